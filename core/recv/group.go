@@ -1,0 +1,371 @@
+package recv
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/logx"
+	"github.com/chunkgroup/chunkgroup/core/ring"
+)
+
+// Group is a chunk stream group: member streams sharing one sequence of
+// chunks, each writing a disjoint part of every chunk (behaviour.md
+// section 4).
+//
+// The group window is [head, tail): chunks allocated and not yet readied,
+// at most MaxChunks of them. head is the smallest head among the members,
+// so a chunk is readied only once every member's window has moved past it
+// and no member can write to it again.
+//
+// Locking: a member's mutex, then the group's; never the reverse, except
+// TryLock, which cannot deadlock. Members take the group lock only at chunk
+// boundaries (a chunk not yet in their cached window, or a head move).
+type Group struct {
+	cfg  GroupConfig
+	gmax uint64
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	members []*Stream
+	heads   []uint64 // each member's head as last published, by index
+	head    uint64
+	tail    uint64
+	slots   []*chunk.Chunk // slots[id % gmax] for id in [head, tail)
+	stopped bool
+	sealed  bool
+
+	hasData  atomic.Bool
+	stopping atomic.Bool
+	stopOnce sync.Once
+	stopDone chan struct{}
+
+	// Ring groups only.
+	data, free *ring.Ring
+	keptAside  []*chunk.Chunk
+}
+
+// NewGroup makes a group that obtains chunks from cfg.Allocate and passes
+// them to cfg.Ready.
+func NewGroup(cfg GroupConfig) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Allocate == nil || cfg.Ready == nil {
+		return nil, invalidf("a group needs allocate and ready callbacks")
+	}
+	return newGroup(cfg), nil
+}
+
+func newGroup(cfg GroupConfig) *Group {
+	g := &Group{cfg: cfg, gmax: uint64(cfg.MaxChunks), slots: make([]*chunk.Chunk, cfg.MaxChunks), stopDone: make(chan struct{})}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+// NewRingGroup makes a group that allocates chunks by popping the free ring
+// and readies them by pushing the data ring (behaviour.md section 5). Each
+// member is a producer of the data ring.
+func NewRingGroup(cfg GroupConfig, data, free *ring.Ring) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if data == nil || free == nil {
+		return nil, invalidf("a ring group needs a data ring and a free ring")
+	}
+	g := newGroup(cfg)
+	g.data, g.free = data, free
+	g.cfg.Allocate = g.allocateFromRing
+	g.cfg.Ready = g.readyToRing
+	return g, nil
+}
+
+// NewChunkStream makes a standalone chunk stream: a group of one member
+// whose window is the stream's, using the stream's allocate and ready.
+func NewChunkStream(cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, error) {
+	if err := ccfg.Validate(); err != nil {
+		return nil, err
+	}
+	g, err := NewGroup(GroupConfig{MaxChunks: ccfg.MaxChunks, Allocate: ccfg.Allocate, Ready: ccfg.Ready})
+	if err != nil {
+		return nil, err
+	}
+	return g.EmplaceBack(cfg, ccfg)
+}
+
+// NewRingStream makes a standalone chunk stream fed from a free ring into a
+// data ring.
+func NewRingStream(cfg StreamConfig, ccfg ChunkStreamConfig, data, free *ring.Ring) (*Stream, error) {
+	if err := ccfg.Validate(); err != nil {
+		return nil, err
+	}
+	g, err := NewRingGroup(GroupConfig{MaxChunks: ccfg.MaxChunks}, data, free)
+	if err != nil {
+		return nil, err
+	}
+	return g.EmplaceBack(cfg, ccfg)
+}
+
+// Config returns the group configuration.
+func (g *Group) Config() GroupConfig { return g.cfg }
+
+// DataRing and FreeRing return a ring group's rings (nil otherwise).
+func (g *Group) DataRing() *ring.Ring { return g.data }
+
+// FreeRing returns a ring group's free ring (nil otherwise).
+func (g *Group) FreeRing() *ring.Ring { return g.free }
+
+// EmplaceBack adds a member stream. Its window may not exceed the group's,
+// and members may not be added once a reader was added or data arrived.
+func (g *Group) EmplaceBack(cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, error) {
+	if err := ccfg.Validate(); err != nil {
+		return nil, err
+	}
+	if uint64(ccfg.MaxChunks) > g.gmax {
+		return nil, invalidf("stream max_chunks (%d) is larger than the group's (%d)", ccfg.MaxChunks, g.gmax)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped || g.stopping.Load() {
+		return nil, statef("cannot add a stream to a stopped group")
+	}
+	if g.sealed || g.hasData.Load() {
+		return nil, statef("cannot add a stream to a group after readers were added or data arrived")
+	}
+	s, err := newStream(g, len(g.members), cfg, ccfg)
+	if err != nil {
+		return nil, err
+	}
+	g.members = append(g.members, s)
+	g.heads = append(g.heads, 0)
+	if g.data != nil {
+		g.data.AddProducer()
+	}
+	return s, nil
+}
+
+// Len returns the number of members.
+func (g *Group) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.members)
+}
+
+// At returns member i.
+func (g *Group) At(i int) *Stream {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.members[i]
+}
+
+func (g *Group) sealMembers() {
+	g.mu.Lock()
+	g.sealed = true
+	g.mu.Unlock()
+}
+
+func (g *Group) noteData() {
+	if !g.hasData.Load() {
+		g.hasData.Store(true)
+	}
+}
+
+// setHeadLocked publishes m's head and readies every chunk that no member
+// can still write. ctx is the member whose lock the caller holds (its batch
+// statistics go to the callbacks). g.mu held.
+func (g *Group) setHeadLocked(m, ctx *Stream) {
+	g.heads[m.index] = m.head
+	newHead := inf
+	for _, h := range g.heads {
+		newHead = min(newHead, h)
+	}
+	if newHead <= g.head {
+		return
+	}
+	end := min(newHead, g.tail)
+	for id := g.head; id < end; id++ {
+		g.readyLocked(id, ctx)
+	}
+	if newHead == inf {
+		g.head = g.tail // every member has stopped
+	} else {
+		g.head = newHead
+		g.tail = max(g.tail, newHead)
+	}
+	g.cond.Broadcast()
+}
+
+func (g *Group) readyLocked(id uint64, ctx *Stream) {
+	sl := &g.slots[id%g.gmax]
+	if c := *sl; c != nil {
+		*sl = nil
+		g.cfg.Ready(c, ctx.batch)
+	}
+}
+
+// chunkLocked returns the chunk for id on behalf of member s, allocating up
+// to id and, when that would overflow the group window, evicting (LOSSY) or
+// waiting (LOSSLESS). nil means no chunk (stopped, or none allocated). g.mu
+// held, s.mu held by the caller.
+func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
+	for {
+		if g.stopped {
+			return nil
+		}
+		if id < g.head || id < s.head {
+			return nil
+		}
+		if id < g.tail {
+			return g.slots[id%g.gmax]
+		}
+		if id-g.head < g.gmax {
+			for g.tail <= id {
+				c := g.cfg.Allocate(int64(g.tail), s.batch)
+				if c != nil {
+					c.ChunkID = int64(g.tail)
+					c.StreamID = s.cfg.StreamID
+				}
+				g.slots[g.tail%g.gmax] = c
+				g.tail++
+			}
+			return g.slots[id%g.gmax]
+		}
+		target := id + 1 - g.gmax
+		if g.cfg.EvictionMode == Lossy {
+			g.requestFlushLocked(target, s)
+			if g.head >= target {
+				continue
+			}
+		}
+		g.cond.Wait()
+		// Another member may have asked us to flush while we waited.
+		if t := s.flushTarget.Load(); t > s.head {
+			s.advanceTo(t, StatIncompleteHeapsEvicted)
+			g.setHeadLocked(s, s)
+		}
+	}
+}
+
+// requestFlushLocked asks every member behind target to move its window to
+// target (LOSSY). Idle members are flushed here and now; a busy member
+// honours the request before it next releases its lock. g.mu held; the
+// requester's own lock is held by the caller.
+func (g *Group) requestFlushLocked(target uint64, requester *Stream) {
+	for _, m := range g.members {
+		if m == requester || g.heads[m.index] >= target {
+			continue
+		}
+		for {
+			old := m.flushTarget.Load()
+			if old >= target || m.flushTarget.CompareAndSwap(old, target) {
+				break
+			}
+		}
+		if m.mu.TryLock() {
+			// Targets rise only under g.mu, which we hold, so flushing to
+			// the current target leaves nothing for m to notice later.
+			if !m.stopped {
+				m.advanceTo(m.flushTarget.Load(), StatIncompleteHeapsEvicted)
+				m.foldBatch()
+				g.setHeadLocked(m, requester)
+			}
+			m.mu.Unlock()
+		}
+	}
+	g.cond.Broadcast() // members waiting in chunkLocked check their targets
+}
+
+// memberFinished is called once a member has stopped for good.
+func (g *Group) memberFinished(m *Stream) {
+	if g.data != nil && !m.producerGone.Swap(true) {
+		g.data.RemoveProducer()
+	}
+}
+
+// Stop stops every member and readies every remaining chunk. For a ring
+// group it stops both rings first, so a consumer that stopped servicing
+// them cannot block shutdown; chunks readied after that are kept aside and
+// returned (the caller owns them again). Stop returns when no goroutine of
+// the group will touch a chunk again. It is idempotent: later calls wait
+// for the first and return nil.
+func (g *Group) Stop() []*chunk.Chunk {
+	var kept []*chunk.Chunk
+	first := false
+	g.stopOnce.Do(func() {
+		first = true
+		g.stopping.Store(true)
+		if g.data != nil {
+			g.data.Stop()
+			g.free.Stop()
+		}
+		g.mu.Lock()
+		g.stopped = true
+		members := append([]*Stream(nil), g.members...)
+		g.cond.Broadcast()
+		g.mu.Unlock()
+		for _, m := range members {
+			m.stopForGroup()
+		}
+		g.mu.Lock()
+		for id := g.head; id < g.tail; id++ { // only if a member never published
+			if c := g.slots[id%g.gmax]; c != nil {
+				logx.Logf(logx.Warning, "group stop: chunk %d was still live", id)
+			}
+		}
+		kept = g.keptAside
+		g.keptAside = nil
+		g.mu.Unlock()
+		for _, m := range members {
+			m.release()
+		}
+		close(g.stopDone)
+	})
+	if !first {
+		<-g.stopDone
+	}
+	return kept
+}
+
+// Stopped reports whether Stop has been called.
+func (g *Group) Stopped() bool { return g.stopping.Load() }
+
+// allocateFromRing is a ring group's allocate: pop a free chunk (blocking);
+// a stopped free ring gives no chunk.
+func (g *Group) allocateFromRing(_ int64, _ []uint64) *chunk.Chunk {
+	c, err := g.free.Pop()
+	if err != nil {
+		return nil
+	}
+	c.ClearPresent()
+	return c
+}
+
+// readyToRing is a ring group's ready: push to the data ring, blocking when
+// it is full (counted in worker_blocked); once the data ring has stopped,
+// the chunk is kept aside for Stop to hand back. g.mu held.
+func (g *Group) readyToRing(c *chunk.Chunk, batch []uint64) {
+	err := g.data.TryPush(c)
+	if errors.Is(err, ring.ErrFull) {
+		batch[StatWorkerBlocked]++
+		err = g.data.Push(c)
+	}
+	if err != nil {
+		g.keptAside = append(g.keptAside, c)
+	}
+}
+
+// AddFreeChunk zeroes the chunk's presence flags and pushes it on the free
+// ring without blocking: ring.ErrFull if full, nil (chunk not taken) if the
+// free ring has stopped.
+func (g *Group) AddFreeChunk(c *chunk.Chunk) error {
+	if g.free == nil {
+		return statef("not a ring group")
+	}
+	c.ClearPresent()
+	err := g.free.TryPush(c)
+	if errors.Is(err, ring.ErrStopped) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,24 @@
+package recv
+
+// Sink is what a reader feeds: a stream. AddBatch processes a batch of
+// packets; each element is one packet (a datagram, or one record cut out of
+// a byte stream) and is only valid during the call. The batch slice is the
+// reader's own (reuse it; AddBatch does not keep it). AddBatch returns false
+// once the stream has stopped, after which the reader should return from Run.
+type Sink interface {
+	AddBatch(packets [][]byte) bool
+}
+
+// Reader is a transport feeding one stream. The stream calls Run on a
+// goroutine of its own; Run receives packets and passes them to sink in
+// batches until the input ends (return nil), it fails (return the error),
+// AddBatch returns false, or Close is called (return nil promptly).
+//
+// Close may be called from any goroutine, more than once, concurrently
+// with Run, including from inside sink.AddBatch on Run's own goroutine; it
+// must not block waiting for Run. After Run has returned the stream calls
+// Close once more so the reader releases its resources.
+type Reader interface {
+	Run(sink Sink) error
+	Close() error
+}

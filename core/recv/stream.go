@@ -1,0 +1,567 @@
+package recv
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/logx"
+	"github.com/chunkgroup/chunkgroup/core/offheap"
+	"github.com/chunkgroup/chunkgroup/core/spead"
+)
+
+// inf is a head position beyond every valid chunk ID (IDs are 0..2^63-1):
+// a stopped member sits there so it never holds the group back.
+const inf = uint64(1) << 63
+
+// windowSlot caches, for one position of a member's window, the group's
+// chunk for that ID, so the per-heap lookup takes no group lock.
+type windowSlot struct {
+	id    uint64
+	valid bool
+	c     *chunk.Chunk // nil when allocation gave no chunk (heaps skipped)
+}
+
+// Stream is a chunk stream: a member of a Group (a standalone chunk stream
+// is the only member of its own group). Readers feed it through AddBatch.
+type Stream struct {
+	cfg   StreamConfig
+	ccfg  ChunkStreamConfig
+	group *Group
+	index int // position in the group
+
+	modes  []StatMode
+	nstats int
+
+	// mu serialises packet processing. It is taken once per batch, so it is
+	// uncontended in steady state; the group takes it (TryLock) only to
+	// flush an idle member, and Stop takes it once.
+	mu       sync.Mutex
+	pkt      spead.Packet
+	heaps    heapTable
+	head     uint64 // first chunk ID of this member's window
+	smax     uint64
+	slots    []windowSlot
+	stopped  bool
+	presence int64 // packet presence payload size, 0 = per-heap presence
+
+	// Off-heap buffers handed to the place function (and from there maybe C).
+	mem     []byte
+	pd      *PlaceData
+	items   []int64
+	batch   []uint64
+	scratch []byte
+
+	// flushTarget is raised (only under the group lock) when the group needs
+	// this member's window to start at or after it. headPub mirrors head for
+	// lock-free checks.
+	flushTarget atomic.Uint64
+	headPub     atomic.Uint64
+	stoppedPub  atomic.Bool
+
+	statsMu sync.Mutex
+	totals  []uint64
+
+	// Readers and lifecycle.
+	readersMu    sync.Mutex
+	readers      []Reader
+	pending      []Reader // added before Start with ExplicitStart
+	started      bool
+	readerWG     sync.WaitGroup
+	err          error
+	inputDone    bool // stopped because of its input: ends once
+	producerGone atomic.Bool
+	userStopping atomic.Bool
+	closeOnce    sync.Once
+}
+
+func newStream(g *Group, index int, cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ccfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Stream{cfg: cfg, ccfg: ccfg, group: g, index: index}
+	s.ccfg.Items = append([]uint64(nil), ccfg.Items...)
+	all := cfg.Stats()
+	s.nstats = len(all)
+	s.modes = make([]StatMode, len(all))
+	for i, c := range all {
+		s.modes[i] = c.Mode
+	}
+	s.totals = make([]uint64, s.nstats)
+	s.heaps = newHeapTable(cfg.MaxHeaps, cfg.Substreams, cfg.AllowOutOfOrder)
+	s.smax = uint64(ccfg.MaxChunks)
+	s.slots = make([]windowSlot, ccfg.MaxChunks)
+	s.presence = int64(ccfg.PacketPresencePayloadSize)
+
+	// One off-heap block: place data, items, batch stats, extra scratch.
+	pdSize := int(PlaceDataSize)
+	itemsOff := pdSize
+	statsOff := itemsOff + 8*len(s.ccfg.Items)
+	extraOff := statsOff + 8*s.nstats
+	mem, err := offheap.Alloc(extraOff + ccfg.MaxHeapExtra)
+	if err != nil {
+		return nil, err
+	}
+	s.mem = mem
+	s.pd = (*PlaceData)(unsafe.Pointer(&mem[0]))
+	if n := len(s.ccfg.Items); n > 0 {
+		s.items = unsafe.Slice((*int64)(unsafe.Pointer(&mem[itemsOff])), n)
+		s.pd.Items = &s.items[0]
+	}
+	s.batch = unsafe.Slice((*uint64)(unsafe.Pointer(&mem[statsOff])), s.nstats)
+	s.pd.BatchStats = &s.batch[0]
+	if ccfg.MaxHeapExtra > 0 {
+		s.scratch = mem[extraOff : extraOff+ccfg.MaxHeapExtra]
+		s.pd.Extra = &s.scratch[0]
+	}
+	return s, nil
+}
+
+// Config returns the stream's configuration.
+func (s *Stream) Config() StreamConfig { return s.cfg }
+
+// ChunkConfig returns the stream's chunk configuration.
+func (s *Stream) ChunkConfig() ChunkStreamConfig { return s.ccfg }
+
+// Group returns the group the stream belongs to.
+func (s *Stream) Group() *Group { return s.group }
+
+// StatConfig returns the names and modes of the statistics, by index.
+func (s *Stream) StatConfig() []StatConfig { return s.cfg.Stats() }
+
+// Stats returns a consistent snapshot of the statistics.
+func (s *Stream) Stats() Stats {
+	v := make([]uint64, s.nstats)
+	s.StatsInto(v)
+	return Stats{Config: s.cfg.Stats(), Values: v}
+}
+
+// StatsInto copies a consistent snapshot into dst (as many as fit) and
+// returns the number of statistics.
+func (s *Stream) StatsInto(dst []uint64) int {
+	s.statsMu.Lock()
+	copy(dst, s.totals)
+	s.statsMu.Unlock()
+	return s.nstats
+}
+
+// foldBatch publishes the per-batch statistics and zeroes them. Called with
+// mu held.
+func (s *Stream) foldBatch() {
+	s.statsMu.Lock()
+	foldStats(s.totals, s.batch, s.modes)
+	s.statsMu.Unlock()
+	clear(s.batch)
+}
+
+// Err returns the error that stopped a reader, if any.
+func (s *Stream) Err() error {
+	s.readersMu.Lock()
+	defer s.readersMu.Unlock()
+	return s.err
+}
+
+// AddReader attaches a reader. It starts at once, or at Start with
+// ExplicitStart. Readers may only be added once every member of the group
+// has been added; the first reader closes the group to new members.
+func (s *Stream) AddReader(r Reader) error {
+	s.readersMu.Lock()
+	defer s.readersMu.Unlock()
+	if s.isStopped() {
+		r.Close()
+		return statef("cannot add a reader to a stopped stream")
+	}
+	s.group.sealMembers()
+	s.readers = append(s.readers, r)
+	if s.cfg.ExplicitStart && !s.started {
+		s.pending = append(s.pending, r)
+		return nil
+	}
+	s.runReader(r)
+	return nil
+}
+
+// Start starts readers added before it (with ExplicitStart); later readers
+// start as they are added.
+func (s *Stream) Start() error {
+	s.readersMu.Lock()
+	defer s.readersMu.Unlock()
+	if s.started {
+		return nil
+	}
+	s.started = true
+	for _, r := range s.pending {
+		s.runReader(r)
+	}
+	s.pending = nil
+	return nil
+}
+
+func (s *Stream) runReader(r Reader) {
+	s.readerWG.Add(1)
+	go func() {
+		defer s.readerWG.Done()
+		err := r.Run(s)
+		r.Close()
+		if err != nil && !s.userStopping.Load() {
+			s.readersMu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.readersMu.Unlock()
+			logx.Logf(logx.Error, "stream %d: reader failed: %v", s.cfg.StreamID, err)
+		}
+		if !s.userStopping.Load() {
+			s.stopFromInput()
+		}
+	}()
+}
+
+func (s *Stream) isStopped() bool { return s.stoppedPub.Load() }
+
+// closeReaders wakes every reader; it never blocks on them.
+func (s *Stream) closeReaders() {
+	s.readersMu.Lock()
+	rs := append([]Reader(nil), s.readers...)
+	s.readersMu.Unlock()
+	for _, r := range rs {
+		r.Close()
+	}
+}
+
+// stopFromInput ends the stream because its input ended (end of buffer,
+// stop item, reader error). It does not stop the group: the member just
+// stops holding it back.
+func (s *Stream) stopFromInput() {
+	s.mu.Lock()
+	s.stopLocked()
+	s.mu.Unlock()
+	s.closeReaders()
+	s.group.memberFinished(s)
+}
+
+// stopLocked flushes the live heaps and moves the member's head to
+// infinity, readying what only this member was holding back.
+func (s *Stream) stopLocked() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.stoppedPub.Store(true)
+	s.advanceTo(inf, StatIncompleteHeapsFlushed)
+	s.group.mu.Lock()
+	s.group.setHeadLocked(s, s)
+	s.group.mu.Unlock()
+	s.foldBatch()
+}
+
+// Stop stops the whole group (as spead2 does for a member stream).
+func (s *Stream) Stop() { s.group.Stop() }
+
+// stopForGroup is the group's stop of one member: readers first (so no
+// reader is blocked in I/O), then the window, then wait for the readers.
+func (s *Stream) stopForGroup() {
+	s.userStopping.Store(true)
+	s.closeReaders()
+	s.mu.Lock()
+	s.stopLocked()
+	s.mu.Unlock()
+	s.readerWG.Wait()
+	s.group.memberFinished(s)
+}
+
+// release frees the off-heap buffers; only after every reader has ended.
+func (s *Stream) release() {
+	s.closeOnce.Do(func() {
+		offheap.Free(s.mem)
+		s.mem, s.pd, s.items, s.batch, s.scratch = nil, nil, nil, nil, nil
+	})
+}
+
+// AddBatch implements Sink: it processes a batch of packets under one lock.
+func (s *Stream) AddBatch(packets [][]byte) bool {
+	if s.group.stopping.Load() {
+		return false // the group is stopping: do not start another batch
+	}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return false
+	}
+	s.group.noteData()
+	for _, b := range packets {
+		if !s.processPacket(b) {
+			break
+		}
+	}
+	s.batch[StatBatches]++
+	if n := uint64(len(packets)); n > s.batch[StatMaxBatch] {
+		s.batch[StatMaxBatch] = n
+	}
+	if t := s.flushTarget.Load(); t > s.head && !s.stopped {
+		s.honourFlush(t)
+	}
+	s.foldBatch()
+	stopped := s.stopped
+	s.mu.Unlock()
+	s.recheckFlush()
+	if stopped {
+		s.closeReaders()
+		s.group.memberFinished(s)
+	}
+	return !stopped
+}
+
+// honourFlush moves the window to t at the group's request (mu held, group
+// lock not held).
+func (s *Stream) honourFlush(t uint64) {
+	s.advanceTo(t, StatIncompleteHeapsEvicted)
+	s.group.mu.Lock()
+	s.group.setHeadLocked(s, s)
+	s.group.mu.Unlock()
+}
+
+// recheckFlush closes the lost-wakeup race: a flush target raised while we
+// held mu (the group's TryLock failed) is seen here, after the unlock.
+func (s *Stream) recheckFlush() {
+	for s.flushTarget.Load() > s.headPub.Load() {
+		if !s.mu.TryLock() {
+			return // the holder honours the target before releasing
+		}
+		if t := s.flushTarget.Load(); t > s.head && !s.stopped {
+			s.honourFlush(t)
+			s.foldBatch()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// advanceTo moves the member's window to start at newHead: live heaps in
+// chunks before it are dropped (counted under stat) and cached slots
+// invalidated. The caller publishes the head to the group. mu held.
+func (s *Stream) advanceTo(newHead uint64, stat int) {
+	if newHead <= s.head {
+		return
+	}
+	for i := range s.heaps.entries {
+		h := &s.heaps.entries[i]
+		if h.used && (newHead == inf || h.discard || h.chunkID < newHead) {
+			s.dropHeap(h, stat)
+		}
+	}
+	for i := range s.slots {
+		if s.slots[i].valid && s.slots[i].id < newHead {
+			s.slots[i] = windowSlot{}
+		}
+	}
+	s.head = newHead
+	s.headPub.Store(newHead)
+}
+
+// dropHeap gives up an incomplete heap.
+func (s *Stream) dropHeap(h *liveHeap, stat int) {
+	s.batch[stat]++
+	s.batch[StatHeaps]++
+	s.clearHeap(h)
+}
+
+func (s *Stream) clearHeap(h *liveHeap) {
+	h.used = false
+	h.dst, h.present = nil, nil
+	if h.ranges != nil {
+		h.ranges = h.ranges[:0]
+	}
+}
+
+// processPacket handles one packet; false means the stream stopped.
+func (s *Stream) processPacket(b []byte) bool {
+	p := &s.pkt
+	if err := spead.Decode(b, p); err != nil {
+		s.batch[StatMalformedPackets]++
+		return true
+	}
+	s.batch[StatPackets]++
+	if p.StreamStop && s.cfg.StopOnStopItem {
+		s.stopLocked()
+		return false
+	}
+	if p.HeapLength < 0 {
+		s.batch[StatMalformedPackets]++ // chunk streams need sized heaps
+		return true
+	}
+	cnt := uint64(p.HeapCnt)
+	h, dist := s.heaps.find(cnt)
+	s.batch[StatSearchDist] += uint64(dist)
+	if h == nil {
+		if p.PayloadOffset != 0 && !s.cfg.AllowOutOfOrder {
+			return true // the start of the heap was lost
+		}
+		if p.PayloadLength == p.HeapLength {
+			s.singlePacketHeap(b, p)
+			return true
+		}
+		h = s.startHeap(b, p)
+		if h == nil {
+			return true
+		}
+	} else if h.length != p.HeapLength {
+		s.batch[StatMalformedPackets]++
+		return true
+	}
+	off, n := p.PayloadOffset, p.PayloadLength
+	if s.cfg.AllowOutOfOrder {
+		if !h.addRange(off, off+n) {
+			return true // duplicate
+		}
+	} else if off != h.received {
+		return true // duplicate or gap
+	}
+	if h.dst != nil {
+		copy(h.dst[off:off+n], p.Payload)
+		if s.presence > 0 {
+			h.present[int64(h.index)+off/s.presence] = 1
+		}
+	}
+	h.received += n
+	h.packets++
+	if h.received == h.length {
+		if h.dst != nil && s.presence == 0 {
+			h.present[h.index] = 1
+		}
+		s.batch[StatHeaps]++
+		s.clearHeap(h)
+	}
+	return true
+}
+
+// singlePacketHeap places and writes a heap carried whole by one packet,
+// without a table entry.
+func (s *Stream) singlePacketHeap(b []byte, p *spead.Packet) {
+	s.batch[StatHeaps]++
+	s.batch[StatSinglePacketHeaps]++
+	c, off, index, ok := s.place(b, p)
+	if !ok {
+		return
+	}
+	data := c.Data()
+	copy(data[off:off+uintptr(p.PayloadLength)], p.Payload)
+	// Per-heap and per-packet presence agree here: payload_offset is 0.
+	c.Present()[index] = 1
+}
+
+// startHeap places a new multi-packet heap and enters it in the table,
+// evicting the oldest of its substream if full. nil means nothing to track.
+func (s *Stream) startHeap(b []byte, p *spead.Packet) *liveHeap {
+	c, off, index, ok := s.place(b, p)
+	// place may have moved the window (dropping heaps), so pick the entry now.
+	h := s.heaps.victim(uint64(p.HeapCnt))
+	if h.used {
+		s.dropHeap(h, StatIncompleteHeapsEvicted)
+	}
+	s.heaps.seq++
+	*h = liveHeap{cnt: uint64(p.HeapCnt), seq: s.heaps.seq, length: p.HeapLength, used: true, ranges: h.ranges}
+	if !ok {
+		h.discard = true
+		return h
+	}
+	h.chunkID = uint64(c.ChunkID)
+	h.dst = c.Data()[off : off+uintptr(p.HeapLength)]
+	h.present = c.Present()
+	h.index = index
+	return h
+}
+
+// place runs the place function for the first packet of a heap and checks
+// the result: false means the heap is rejected, too old, has no chunk, or
+// is badly placed (each counted, except a missing chunk).
+func (s *Stream) place(b []byte, p *spead.Packet) (c *chunk.Chunk, off, index uintptr, ok bool) {
+	pd := s.pd
+	for i, id := range s.ccfg.Items {
+		s.items[i] = itemValue(p, id)
+	}
+	pd.Packet = &b[0]
+	pd.PacketSize = uintptr(p.Size)
+	pd.ChunkID = -1
+	pd.HeapIndex, pd.HeapOffset, pd.ExtraOffset, pd.ExtraSize = 0, 0, 0, 0
+	s.ccfg.Place.Place(pd)
+	pd.Packet = nil // do not keep a pointer to the packet buffer
+	if pd.ChunkID < 0 {
+		s.batch[StatRejectedHeaps]++
+		return nil, 0, 0, false
+	}
+	id := uint64(pd.ChunkID)
+	c, tooOld := s.chunkFor(id)
+	if tooOld {
+		s.batch[StatTooOldHeaps]++
+		return nil, 0, 0, false
+	}
+	if c == nil {
+		return nil, 0, 0, false
+	}
+	off, index = pd.HeapOffset, pd.HeapIndex
+	length := uintptr(p.HeapLength)
+	slots := uintptr(1)
+	if s.presence > 0 && length > 0 {
+		slots = (length + uintptr(s.presence) - 1) / uintptr(s.presence)
+	}
+	eoff, esize := pd.ExtraOffset, pd.ExtraSize
+	if off > c.DataSize || length > c.DataSize-off ||
+		index >= c.PresentSize || slots > c.PresentSize-index ||
+		(esize > 0 && (esize > uintptr(len(s.scratch)) || eoff > c.ExtraSize || esize > c.ExtraSize-eoff)) {
+		s.batch[StatBadPlacementHeaps]++
+		return nil, 0, 0, false
+	}
+	if esize > 0 {
+		copy(c.Extra()[eoff:eoff+esize], s.scratch[:esize])
+	}
+	return c, off, index, true
+}
+
+// itemValue returns the immediate value of item id in the packet, or -1.
+func itemValue(p *spead.Packet, id uint64) int64 {
+	switch id {
+	case spead.HeapCntID:
+		return p.HeapCnt
+	case spead.HeapLengthID:
+		return p.HeapLength
+	case spead.PayloadOffsetID:
+		return p.PayloadOffset
+	case spead.PayloadLengthID:
+		return p.PayloadLength
+	}
+	if v, ok := p.Immediate(id); ok {
+		return int64(v)
+	}
+	return -1
+}
+
+// chunkFor returns the chunk for id (nil if there is none) or reports that
+// id is behind the window. Inside the window it is a local lookup; beyond
+// it, the window slides and the group is asked, under its lock.
+func (s *Stream) chunkFor(id uint64) (c *chunk.Chunk, tooOld bool) {
+	if id < s.head {
+		return nil, true
+	}
+	if id < s.head+s.smax {
+		if sl := &s.slots[id%s.smax]; sl.valid && sl.id == id {
+			return sl.c, false
+		}
+	} else {
+		// Slide the window so id is its last chunk (a far jump re-bases it).
+		s.advanceTo(id+1-s.smax, StatIncompleteHeapsEvicted)
+	}
+	g := s.group
+	g.mu.Lock()
+	g.setHeadLocked(s, s)
+	c = g.chunkLocked(s, id)
+	g.mu.Unlock()
+	if id < s.head || s.stopped {
+		return nil, true // flushed past id while waiting
+	}
+	s.slots[id%s.smax] = windowSlot{id: id, valid: true, c: c}
+	return c, false
+}

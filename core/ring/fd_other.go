@@ -1,0 +1,19 @@
+//go:build !linux
+
+package ring
+
+import "errors"
+
+// Readiness fds are eventfds, which exist only on Linux. Elsewhere the ring
+// works without them and DataFD/SpaceFD report an error.
+
+var errNoFD = errors.New("ring: readiness fds need Linux eventfd")
+
+type eventFD struct{}
+
+type fdState struct{ data, space eventFD }
+
+func (s *fdState) init()                            {}
+func (s *fdState) get(*Ring, *eventFD) (int, error) { return -1, errNoFD }
+func (s *fdState) sync(*Ring)                       {}
+func (s *fdState) close()                           {}
