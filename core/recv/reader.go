@@ -22,3 +22,17 @@ type Reader interface {
 	Run(sink Sink) error
 	Close() error
 }
+
+// Releaser is implemented by readers that hold resources to be released
+// only once nothing can use them any more (a copied buffer, a buffer lent
+// by C). The stream calls Release exactly once: after Run has returned,
+// or at stop for a reader that never ran.
+type Releaser interface {
+	Release()
+}
+
+func releaseReader(r Reader) {
+	if rel, ok := r.(Releaser); ok {
+		rel.Release()
+	}
+}

@@ -173,6 +173,7 @@ func (s *Stream) AddReader(r Reader) error {
 	defer s.readersMu.Unlock()
 	if s.isStopped() {
 		r.Close()
+		releaseReader(r)
 		return statef("cannot add a reader to a stopped stream")
 	}
 	s.group.sealMembers()
@@ -207,6 +208,7 @@ func (s *Stream) runReader(r Reader) {
 		defer s.readerWG.Done()
 		err := r.Run(s)
 		r.Close()
+		releaseReader(r)
 		if err != nil && !s.userStopping.Load() {
 			s.readersMu.Lock()
 			if s.err == nil {
@@ -271,6 +273,13 @@ func (s *Stream) stopForGroup() {
 	s.stopLocked()
 	s.mu.Unlock()
 	s.readerWG.Wait()
+	s.readersMu.Lock()
+	never := s.pending
+	s.pending = nil
+	s.readersMu.Unlock()
+	for _, r := range never {
+		releaseReader(r) // added before an explicit start that never came
+	}
 	s.group.memberFinished(s)
 }
 

@@ -198,7 +198,7 @@ func checkRoundTrip(t *testing.T, e *Encoder, h *Heap) {
 			t.Fatalf("packet %d: Size %d, Length %d", npkt, p.Size, n)
 		}
 		if p.HeapCnt != int64(h.Cnt) || p.HeapLength != int64(len(h.Payload)) ||
-			p.PayloadOffset != int64(len(got)) || p.AddrBits != uint(cfg.AddrBits) || p.StreamStop {
+			p.PayloadOffset != int64(len(got)) || p.AddrBits != uint(cfg.AddrBits) {
 			t.Fatalf("packet %d: cnt=%d heapLen=%d off=%d (want %d) bits=%d stop=%v",
 				npkt, p.HeapCnt, p.HeapLength, p.PayloadOffset, len(got), p.AddrBits, p.StreamStop)
 		}
@@ -214,6 +214,13 @@ func checkRoundTrip(t *testing.T, e *Encoder, h *Heap) {
 		}
 		if p.NumItems() != 4+wantItems {
 			t.Fatalf("packet %d: %d pointers, want %d", npkt, p.NumItems(), 4+wantItems)
+		}
+		wantStop := false
+		for _, it := range h.Items[:wantItems] {
+			wantStop = wantStop || (it.Immediate && it.ID == StreamCtrlID && it.Value == CtrlStreamStop)
+		}
+		if p.StreamStop != wantStop {
+			t.Fatalf("packet %d: StreamStop %v, want %v", npkt, p.StreamStop, wantStop)
 		}
 		for i := 0; i < wantItems; i++ {
 			id, imm, v := p.Item(4 + i)

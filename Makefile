@@ -1,0 +1,81 @@
+# chunkgroup: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+GO      ?= go
+PYTHON  ?= python3
+PREFIX  ?= /usr/local
+BUILD   := build
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+LIB     := $(BUILD)/libchunkgroup.so
+SONAME  := libchunkgroup.so.0
+GOSRC   := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod
+STAMP   := $(VENV)/.installed
+
+.PHONY: all lib install demo demo-c test gotest ctest pytest venv wheel bench bench-go fuzz soak clean
+
+all: lib
+
+## lib: build/libchunkgroup.so (C ABI) from the Go core
+lib: $(LIB)
+$(LIB): $(GOSRC) include/chunkgroup.h
+	@mkdir -p $(BUILD)
+	$(GO) build -buildmode=c-shared -trimpath \
+		-ldflags "-s -w -extldflags -Wl,-soname,$(SONAME)" -o $(LIB) ./capi
+	@rm -f $(BUILD)/libchunkgroup.h   # cgo's generated header; ours is include/chunkgroup.h
+	@ln -sf libchunkgroup.so $(BUILD)/$(SONAME)
+
+## install: library, header and pkg-config file under PREFIX
+install: $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libchunkgroup.so.0
+	ln -sf libchunkgroup.so.0 $(DESTDIR)$(PREFIX)/lib/libchunkgroup.so
+	install -m 0644 include/chunkgroup.h $(DESTDIR)$(PREFIX)/include/chunkgroup.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' chunkgroup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/chunkgroup.pc
+
+## venv: local virtualenv with what the tests and the demo need
+venv: $(STAMP)
+$(STAMP): requirements-test.txt setup.py $(LIB)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements-test.txt
+	$(VPY) -m pip install -q -e .
+	touch $(STAMP)
+
+## demo: build everything, then run the main job (sender on loopback -> 4-member group)
+demo: $(STAMP)
+	$(VPY) examples/python/demo.py
+
+## demo-c: the same job from C (examples/c)
+demo-c: $(LIB)
+	$(MAKE) -C examples/c run
+
+## test: Go (vet, race detector), the C ABI tests, pytest
+test: gotest ctest pytest
+
+gotest:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 600s ./...
+
+ctest: $(LIB)
+	bash tests/c/run.sh
+
+pytest: $(STAMP)
+	$(VPY) -m pytest -q tests/python
+
+## wheel: platform wheel with the shared library inside, in dist/
+wheel: $(LIB)
+	$(PYTHON) -m pip wheel --no-deps -w dist .
+
+## bench: Go benchmarks plus the side-by-side benchmark against spead2
+bench-go:
+	$(GO) test -run XXX -bench . -benchmem -benchtime 2s ./core/...
+
+bench: $(STAMP)
+	$(VPY) -m pip install -q spead2
+	$(VPY) bench/bench.py
+
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime 60s ./core/spead/
+
+clean:
+	rm -rf $(BUILD) dist *.egg-info python/chunkgroup/_lib

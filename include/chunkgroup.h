@@ -1,0 +1,411 @@
+/*
+ * chunkgroup.h - C ABI of libchunkgroup, a SPEAD receiver that assembles
+ * heaps straight into caller-owned chunks, and scales across cores with
+ * chunk stream groups.
+ *
+ * Conventions
+ * - Every name starts with cg_ / CG_. Objects are opaque handles; a handle
+ *   is unique for the life of the process and is never reused, so a call on
+ *   a freed handle is detected and returns CG_ESTATE (or NULL / 0), never
+ *   crashes.
+ * - Functions that can fail return an int status: CG_OK (0) or a CG_E*
+ *   code. Constructors return NULL on failure. cg_last_error() then gives a
+ *   message, and cg_last_errno() the errno of a system-call failure (socket
+ *   or file), both for the calling thread.
+ * - No function aborts the process on bad input.
+ * - Memory you pass in (chunks, buffers, strings) stays yours; each call
+ *   says how long the library keeps a pointer. Strings the library returns
+ *   are valid until the documented point.
+ * - Callbacks (place, allocate, ready, log) run on the library's internal
+ *   threads. Pointers they receive (packet, items, statistics, extra
+ *   scratch) point outside the Go heap and are valid only during the call.
+ *   Callbacks must not call back into the group or stream that called them.
+ * - Thread safety: every function may be called from any thread. Calls on
+ *   different objects never block each other, except as documented.
+ *
+ * Build: link with -lchunkgroup (pkg-config --cflags --libs chunkgroup).
+ */
+#ifndef CHUNKGROUP_H
+#define CHUNKGROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CG_VERSION_MAJOR 0
+#define CG_VERSION_MINOR 1
+#define CG_VERSION_PATCH 0
+/* Bumped on any incompatible change of this header. */
+#define CG_ABI_VERSION 1
+
+/* Status codes. */
+#define CG_OK        0
+#define CG_EINVAL    1  /* invalid argument or configuration value */
+#define CG_ESTATE    2  /* call not valid in the object's state (or freed handle) */
+#define CG_EIO       3  /* socket or file failure: see cg_last_errno() */
+#define CG_ESTOPPED  4  /* the ring or stream has stopped */
+#define CG_EEMPTY    5  /* ring empty (non-blocking pop) */
+#define CG_EFULL     6  /* ring full (non-blocking push), or output buffer too small */
+#define CG_ENOMEM    7  /* out of memory */
+#define CG_ETIMEDOUT 8  /* a timed wait expired (cg_ring_*_timeout) */
+
+/* Statistic modes. */
+#define CG_STAT_COUNTER 0
+#define CG_STAT_MAXIMUM 1
+
+/* Group eviction modes. */
+#define CG_EVICT_LOSSY    0
+#define CG_EVICT_LOSSLESS 1
+
+/* Log levels. */
+#define CG_LOG_DEBUG   0
+#define CG_LOG_INFO    1
+#define CG_LOG_WARNING 2
+#define CG_LOG_ERROR   3
+
+/* Special item IDs and the stream-stop control value. */
+#define CG_HEAP_CNT_ID       1
+#define CG_HEAP_LENGTH_ID    2
+#define CG_PAYLOAD_OFFSET_ID 3
+#define CG_PAYLOAD_LENGTH_ID 4
+#define CG_DESCRIPTOR_ID     5
+#define CG_STREAM_CTRL_ID    6
+#define CG_CTRL_STREAM_STOP  2
+
+/* Indices of the standard statistics in cg_stream_stats(). Custom
+ * statistics follow from CG_NUM_STANDARD_STATS. */
+#define CG_STAT_PACKETS                  0
+#define CG_STAT_BATCHES                  1
+#define CG_STAT_MAX_BATCH                2
+#define CG_STAT_HEAPS                    3
+#define CG_STAT_INCOMPLETE_HEAPS_EVICTED 4
+#define CG_STAT_INCOMPLETE_HEAPS_FLUSHED 5
+#define CG_STAT_SINGLE_PACKET_HEAPS      6
+#define CG_STAT_SEARCH_DIST              7
+#define CG_STAT_WORKER_BLOCKED           8
+#define CG_STAT_TOO_OLD_HEAPS            9
+#define CG_STAT_REJECTED_HEAPS           10
+#define CG_STAT_BAD_PLACEMENT_HEAPS      11
+#define CG_STAT_MALFORMED_PACKETS        12
+#define CG_NUM_STANDARD_STATS            13
+
+/* ------------------------------------------------------------------ */
+/* Types                                                               */
+
+/* A chunk: caller-owned memory that receives the payloads of many heaps.
+ * The library writes chunk_id and stream_id when it allocates the chunk,
+ * payload bytes into data, 1s into present, and extra bytes into extra; it
+ * never reads or writes user. Every write is bounds-checked against the
+ * sizes, so a placement outside them is dropped and counted, not written. */
+typedef struct cg_chunk {
+    int64_t   chunk_id;
+    uintptr_t stream_id;
+    uint8_t  *present;  size_t present_size;
+    uint8_t  *data;     size_t data_size;
+    uint8_t  *extra;    size_t extra_size;
+    void     *user;
+} cg_chunk;
+
+/* Field for field the layout of spead2::recv::chunk_place_data, so place
+ * functions written for spead2 (C, C++, numba cfunc) work unchanged. The
+ * place function reads packet/items, and sets chunk_id (-1 rejects the
+ * heap), heap_index, heap_offset and optionally extra_offset/extra_size
+ * after writing up to max_heap_extra bytes to extra. */
+typedef struct cg_place_data {
+    const uint8_t *packet;   size_t packet_size;
+    int64_t       *items;        /* values of requested items, -1 if absent */
+    int64_t        chunk_id;     /* out, -1 = discard */
+    size_t         heap_index;   /* out */
+    size_t         heap_offset;  /* out */
+    uint64_t      *batch_stats;  /* per-batch statistics, by index */
+    uint8_t       *extra;        /* scratch, max_heap_extra bytes */
+    size_t         extra_offset; /* out */
+    size_t         extra_size;   /* out */
+} cg_place_data;
+
+typedef void      (*cg_place_fn)(cg_place_data *data, size_t data_size, void *user);
+typedef cg_chunk *(*cg_allocate_fn)(int64_t chunk_id, uint64_t *batch_stats, void *user);
+typedef void      (*cg_ready_fn)(cg_chunk *chunk, uint64_t *batch_stats, void *user);
+typedef void      (*cg_log_fn)(int level, const char *message, void *user);
+typedef void      (*cg_release_fn)(void *user);
+
+typedef struct cg_stream_config       cg_stream_config;
+typedef struct cg_chunk_stream_config cg_chunk_stream_config;
+typedef struct cg_group_config        cg_group_config;
+typedef struct cg_ring                cg_ring;
+typedef struct cg_group               cg_group;
+typedef struct cg_stream              cg_stream;
+typedef struct cg_sender              cg_sender;
+
+/* ------------------------------------------------------------------ */
+/* Library                                                             */
+
+/* "MAJOR.MINOR.PATCH"; static storage. */
+const char *cg_version(void);
+/* Message of the last failed call on this thread ("" if none). Valid until
+ * the next failing call on the same thread. */
+const char *cg_last_error(void);
+/* errno of the last failed socket/file call on this thread (0 if none). */
+int cg_last_errno(void);
+/* Route log messages (socket buffer smaller than asked, reader failures,
+ * chunks dropped at shutdown) to fn, at every level; fn may be called from
+ * any thread, concurrently. NULL restores the default: warnings and errors
+ * to stderr. */
+void cg_set_log_callback(cg_log_fn fn, void *user);
+
+/* ------------------------------------------------------------------ */
+/* Stream configuration (heap assembly). Defaults as spead2: max_heaps 4,
+ * substreams 1, stop_on_stop_item 1, allow_out_of_order 0, stream_id 0,
+ * explicit_start 0. Setters return CG_EINVAL for invalid values (0 heaps,
+ * 0 substreams). A configuration is copied when a stream is made from it. */
+cg_stream_config *cg_stream_config_new(void);
+void cg_stream_config_free(cg_stream_config *);
+int  cg_stream_config_set_max_heaps(cg_stream_config *, size_t);
+int  cg_stream_config_set_substreams(cg_stream_config *, size_t);
+int  cg_stream_config_set_stop_on_stop_item(cg_stream_config *, int);
+int  cg_stream_config_set_allow_out_of_order(cg_stream_config *, int);
+int  cg_stream_config_set_stream_id(cg_stream_config *, uintptr_t);
+int  cg_stream_config_set_explicit_start(cg_stream_config *, int);
+size_t    cg_stream_config_get_max_heaps(const cg_stream_config *);
+size_t    cg_stream_config_get_substreams(const cg_stream_config *);
+int       cg_stream_config_get_stop_on_stop_item(const cg_stream_config *);
+int       cg_stream_config_get_allow_out_of_order(const cg_stream_config *);
+uintptr_t cg_stream_config_get_stream_id(const cg_stream_config *);
+int       cg_stream_config_get_explicit_start(const cg_stream_config *);
+/* Adds a custom statistic; *index receives its index in the statistics
+ * array (the index a place function increments in batch_stats). A
+ * duplicate name is CG_EINVAL. */
+int  cg_stream_config_add_stat(cg_stream_config *, const char *name, int mode, size_t *index);
+/* Number of statistics (standard + custom), name and mode of each; the
+ * name is valid until the configuration is freed. */
+size_t      cg_stream_config_stat_count(const cg_stream_config *);
+const char *cg_stream_config_stat_name(const cg_stream_config *, size_t index);
+int         cg_stream_config_stat_mode(const cg_stream_config *, size_t index);
+/* Index of the named statistic in *index; CG_EINVAL if there is none. */
+int  cg_stream_config_get_stat_index(const cg_stream_config *, const char *name, size_t *index);
+
+/* ------------------------------------------------------------------ */
+/* Chunk stream configuration (placement). Defaults: no items, max_chunks 2,
+ * no place function, max_heap_extra 0, no packet presence. */
+cg_chunk_stream_config *cg_chunk_stream_config_new(void);
+void cg_chunk_stream_config_free(cg_chunk_stream_config *);
+/* ids is copied. */
+int  cg_chunk_stream_config_set_items(cg_chunk_stream_config *, const uint64_t *ids, size_t n);
+/* Copies up to n item IDs to ids; returns the number of items. */
+size_t cg_chunk_stream_config_get_items(const cg_chunk_stream_config *, uint64_t *ids, size_t n);
+int  cg_chunk_stream_config_set_max_chunks(cg_chunk_stream_config *, size_t);
+size_t cg_chunk_stream_config_get_max_chunks(const cg_chunk_stream_config *);
+/* fn is called for the first packet of every heap, on the stream's
+ * receive thread; user is passed through. Replaces a grid placement. */
+int  cg_chunk_stream_config_set_place(cg_chunk_stream_config *, cg_place_fn, void *user);
+int  cg_chunk_stream_config_set_max_heap_extra(cg_chunk_stream_config *, size_t);
+size_t cg_chunk_stream_config_get_max_heap_extra(const cg_chunk_stream_config *);
+int  cg_chunk_stream_config_enable_packet_presence(cg_chunk_stream_config *, size_t payload_size);
+int  cg_chunk_stream_config_disable_packet_presence(cg_chunk_stream_config *);
+/* 0 when packet presence is disabled. */
+size_t cg_chunk_stream_config_get_packet_presence_payload_size(const cg_chunk_stream_config *);
+/* Standalone streams only (cg_chunk_stream_new); a group uses its own. */
+int  cg_chunk_stream_config_set_allocate(cg_chunk_stream_config *, cg_allocate_fn, void *user);
+int  cg_chunk_stream_config_set_ready(cg_chunk_stream_config *, cg_ready_fn, void *user);
+
+/* Built-in grid placement, computed inside the library (no callback per
+ * heap). With v(i) the value of requested item number i (an index into
+ * the items set with cg_chunk_stream_config_set_items):
+ *   t        = (v(time.item) - time.origin) / time.step
+ *   chunk_id = t / time.count
+ *   index    = (t % time.count) * time.stride
+ *            + sum over dims d of ((v(d.item) - d.origin) / d.step) * d.stride
+ *   offset   = index * heap_size
+ * A heap is rejected when an item is absent, a value is below its origin,
+ * a dimension position is >= its count, or (heap_length_item >= 0) the
+ * heap length item differs from heap_size. With n_extra_items > 0, the
+ * values of those items are stored as little-endian int64s at extra offset
+ * index * 8 * n_extra_items (set max_heap_extra to 8 * n_extra_items).
+ * The struct and arrays are copied; validated when a stream is made. */
+typedef struct cg_grid_dim {
+    size_t  item;
+    int64_t origin;
+    int64_t step;    /* >= 1 */
+    int64_t count;   /* >= 1 */
+    int64_t stride;  /* >= 0 */
+} cg_grid_dim;
+
+typedef struct cg_grid {
+    cg_grid_dim        time;
+    const cg_grid_dim *dims;   size_t n_dims;
+    int64_t            heap_size;
+    int64_t            heap_length_item;  /* index into items, or -1 */
+    const size_t      *extra_items; size_t n_extra_items;
+} cg_grid;
+
+int  cg_chunk_stream_config_set_grid_place(cg_chunk_stream_config *, const cg_grid *grid);
+
+/* ------------------------------------------------------------------ */
+/* Group configuration. Defaults: max_chunks 2, CG_EVICT_LOSSY. */
+cg_group_config *cg_group_config_new(void);
+void cg_group_config_free(cg_group_config *);
+int  cg_group_config_set_max_chunks(cg_group_config *, size_t);
+size_t cg_group_config_get_max_chunks(const cg_group_config *);
+int  cg_group_config_set_eviction_mode(cg_group_config *, int);
+int  cg_group_config_get_eviction_mode(const cg_group_config *);
+/* For cg_group_new. allocate may block (it runs with the group's lock held,
+ * so it must not call into the group) and may return NULL (heaps for that
+ * chunk are skipped). ready receives each chunk once no stream will write
+ * to it again, in increasing chunk ID order. */
+int  cg_group_config_set_allocate(cg_group_config *, cg_allocate_fn, void *user);
+int  cg_group_config_set_ready(cg_group_config *, cg_ready_fn, void *user);
+
+/* ------------------------------------------------------------------ */
+/* Chunk ringbuffers: bounded blocking FIFOs of cg_chunk pointers. A ring
+ * keeps the pointers it holds; the chunks stay yours. */
+cg_ring *cg_ring_new(size_t capacity);
+/* Stops the ring and frees the handle. Free rings after every group and
+ * stream that uses them. Chunks still in the ring are not touched: drain
+ * them first (cg_ring_try_pop) if you need them back. */
+void cg_ring_free(cg_ring *);
+int  cg_ring_push(cg_ring *, cg_chunk *);              /* blocks; CG_ESTOPPED */
+int  cg_ring_try_push(cg_ring *, cg_chunk *);          /* CG_EFULL, CG_ESTOPPED */
+int  cg_ring_push_timeout(cg_ring *, cg_chunk *, int64_t timeout_us); /* + CG_ETIMEDOUT */
+int  cg_ring_pop(cg_ring *, cg_chunk **out);           /* blocks; CG_ESTOPPED once stopped and empty */
+int  cg_ring_try_pop(cg_ring *, cg_chunk **out);       /* CG_EEMPTY, CG_ESTOPPED */
+int  cg_ring_pop_timeout(cg_ring *, cg_chunk **out, int64_t timeout_us); /* + CG_ETIMEDOUT */
+int  cg_ring_stop(cg_ring *);                          /* 1 if this call stopped it, 0 if not, <0 bad handle */
+int  cg_ring_stopped(const cg_ring *);                 /* 1 if stopped */
+void cg_ring_add_producer(cg_ring *);
+int  cg_ring_remove_producer(cg_ring *);               /* 1 if this call stopped it */
+size_t cg_ring_size(const cg_ring *);
+size_t cg_ring_capacity(const cg_ring *);
+/* File descriptors for poll/epoll (owned by the ring, closed by
+ * cg_ring_free; never read or write them): the data fd is readable while
+ * data is available or the ring has stopped, the space fd while space is
+ * available or the ring has stopped. -1 on failure. */
+int  cg_ring_data_fd(cg_ring *);
+int  cg_ring_space_fd(cg_ring *);
+
+/* ------------------------------------------------------------------ */
+/* Groups. */
+cg_group  *cg_group_new(const cg_group_config *);      /* allocate/ready callbacks */
+/* Allocates by popping free (blocking) and readies by pushing data; every
+ * member is a producer of data, so data stops once every member's input has
+ * ended. The rings are kept by the group until cg_group_free. */
+cg_group  *cg_ring_group_new(const cg_group_config *, cg_ring *data, cg_ring *free);
+/* Adds a member stream (configurations are copied). CG_EINVAL (NULL) when
+ * its max_chunks exceeds the group's; CG_ESTATE (NULL) once a reader was
+ * added to any member or data arrived. The stream handle belongs to the
+ * group: do not cg_stream_free it. */
+cg_stream *cg_group_emplace_back(cg_group *, const cg_stream_config *, const cg_chunk_stream_config *);
+size_t     cg_group_size(const cg_group *);
+/* Member index (the same handle each time), NULL if out of range. */
+cg_stream *cg_group_get(cg_group *, size_t index);
+/* Ring groups: zeroes chunk->present and pushes it on the free ring without
+ * blocking; CG_EFULL if full; CG_OK and nothing done if the free ring has
+ * stopped. The library keeps the pointer until the chunk comes out of the
+ * data ring or cg_group_take_kept. */
+int  cg_group_add_free_chunk(cg_group *, cg_chunk *);
+/* Stops every member and readies every remaining chunk. A ring group stops
+ * both rings first, so a consumer that no longer services them cannot
+ * block the stop; chunks readied after that are kept aside (see
+ * cg_group_take_kept). Returns when no library thread will touch a chunk
+ * again. Idempotent. */
+int  cg_group_stop(cg_group *);
+/* After cg_group_stop: moves up to n kept-aside chunks to out and returns
+ * how many; call until it returns 0. They are yours again. */
+size_t cg_group_take_kept(cg_group *, cg_chunk **out, size_t n);
+void cg_group_free(cg_group *);                        /* stops first if needed */
+
+/* ------------------------------------------------------------------ */
+/* Standalone chunk streams (a group of one). */
+cg_stream *cg_chunk_stream_new(const cg_stream_config *, const cg_chunk_stream_config *);
+cg_stream *cg_chunk_ring_stream_new(const cg_stream_config *, const cg_chunk_stream_config *, cg_ring *data, cg_ring *free);
+int  cg_chunk_ring_stream_add_free_chunk(cg_stream *, cg_chunk *);
+/* Standalone streams only: CG_ESTATE for a group member. Kept-aside chunks
+ * of a ring stream, as cg_group_take_kept. */
+size_t cg_chunk_ring_stream_take_kept(cg_stream *, cg_chunk **out, size_t n);
+void cg_stream_free(cg_stream *);                      /* standalone streams only; stops first */
+
+/* ------------------------------------------------------------------ */
+/* Readers and control (any stream). Adding a reader starts it (after
+ * cg_stream_start with explicit_start). Readers of one stream share its
+ * receive processing; each runs on its own thread. */
+/* Copies buf; end of buffer stops the stream. */
+int  cg_stream_add_buffer_reader(cg_stream *, const uint8_t *buf, size_t len);
+/* Zero-copy: buf must stay valid until release(user) is called (exactly
+ * once, from any thread, possibly before this function returns on error). */
+int  cg_stream_add_buffer_reader_nocopy(cg_stream *, const uint8_t *buf, size_t len,
+                                        cg_release_fn release, void *user);
+/* UDP on bind_host:port ("" or NULL: any address). max_size 0 = 9200,
+ * buffer_size 0 = 8 MiB (forced past rmem_max when privileged). CG_EIO with
+ * cg_last_errno() EADDRINUSE etc. */
+int  cg_stream_add_udp_reader(cg_stream *, const char *bind_host, uint16_t port, size_t max_size, size_t buffer_size);
+int  cg_stream_add_udp_multicast_reader(cg_stream *, const char *group, uint16_t port, const char *interface_address, size_t max_size, size_t buffer_size);
+/* Adopts an already-bound UDP socket: the library dups fd; yours stays yours. */
+int  cg_stream_add_udp_socket_reader(cg_stream *, int fd, size_t max_size);
+/* Listens on bind_host:port, accepts one connection; end of connection
+ * stops the stream. */
+int  cg_stream_add_tcp_reader(cg_stream *, const char *bind_host, uint16_t port, size_t max_size, size_t buffer_size);
+/* Accepts one connection on a listening socket (dup'd). */
+int  cg_stream_add_tcp_acceptor_reader(cg_stream *, int listen_fd, size_t max_size);
+/* Classic pcap of UDP packets; filter "" or "udp dst port N" / "port N". */
+int  cg_stream_add_pcap_file_reader(cg_stream *, const char *path, const char *filter);
+/* Pins the receive threads of readers added later to these CPUs (copied). */
+int  cg_stream_set_affinity(cg_stream *, const int *cpus, size_t n);
+/* The local port of the most recently added UDP or TCP reader (useful with
+ * port 0); 0 if none. */
+int  cg_stream_last_reader_port(cg_stream *);
+int  cg_stream_start(cg_stream *);
+int  cg_stream_stop(cg_stream *);                      /* a group member: stops the group */
+/* Number of statistics; name of one (valid while the stream exists). */
+size_t cg_stream_stat_count(const cg_stream *);
+const char *cg_stream_stat_name(const cg_stream *, size_t index);
+int  cg_stream_stat_mode(const cg_stream *, size_t index);
+/* Consistent snapshot of up to n statistics into values. */
+int  cg_stream_stats(const cg_stream *, uint64_t *values, size_t n);
+/* Message of the error that stopped a reader of this stream, or NULL.
+ * Valid while the stream exists. */
+const char *cg_stream_error(cg_stream *);
+
+/* ------------------------------------------------------------------ */
+/* Sender (for tests, tools and benchmarks). */
+typedef struct cg_item {
+    uint64_t id;
+    uint64_t value;   /* immediate value */
+} cg_item;
+
+typedef struct cg_sender_config {
+    int         addr_bits;          /* 40 or 48; 0 = 48 (SPEAD-64-48) */
+    size_t      max_packet_size;    /* bytes incl. headers; 0 = 1472 */
+    size_t      packet_payload;     /* > 0: payload bytes per packet (overrides) */
+    int         repeat_pointers;    /* items in every packet (chunk receivers need it) */
+    double      rate;               /* bytes per second, 0 = unlimited */
+    const char *interface_address;  /* multicast: outgoing interface, or NULL */
+    int         ttl;                /* multicast TTL, 0 = default */
+    size_t      buffer_size;        /* socket send buffer, 0 = default */
+} cg_sender_config;
+
+/* Encodes one heap (heap counter cnt, immediate items, payload) as packets
+ * back to back into out. *out_len receives the size needed; CG_EFULL when
+ * out_cap is smaller (call again with a larger buffer). */
+int cg_encode_heap(const cg_sender_config *, uint64_t cnt, const cg_item *items, size_t n_items,
+                   const uint8_t *payload, size_t payload_len,
+                   uint8_t *out, size_t out_cap, size_t *out_len);
+/* Encodes a stream-stop heap. */
+int cg_encode_stop(const cg_sender_config *, uint64_t cnt, uint8_t *out, size_t out_cap, size_t *out_len);
+/* UDP to n destinations "host:port" (unicast or multicast). */
+cg_sender *cg_udp_sender_new(const cg_sender_config *, const char *const *dests, size_t n);
+/* TCP to one destination "host:port" (connects now). */
+cg_sender *cg_tcp_sender_new(const cg_sender_config *, const char *dest);
+/* Sends a heap to destination dest, or to cnt % n when dest < 0. */
+int  cg_sender_send_heap(cg_sender *, uint64_t cnt, const cg_item *items, size_t n_items,
+                         const uint8_t *payload, size_t payload_len, int dest);
+/* Sends a stream-stop heap to dest, or to every destination when dest < 0. */
+int  cg_sender_send_stop(cg_sender *, int dest);
+int  cg_sender_flush(cg_sender *);
+void cg_sender_free(cg_sender *);                      /* flushes, closes */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CHUNKGROUP_H */
