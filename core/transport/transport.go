@@ -14,7 +14,7 @@ package transport
 import (
 	"errors"
 	"fmt"
-	"log"
+	"github.com/chunkgroup/chunkgroup/core/logx"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -35,10 +35,10 @@ const (
 // standard error through the log package and drops the rest. Replace it
 // before creating readers (the C ABI routes it to the user's callback); it
 // is read without synchronisation.
+// By default it goes to core/logx, the one sink the C ABI and the Python
+// package redirect.
 var Logf = func(level int, format string, args ...any) {
-	if level >= LevelWarning {
-		log.Printf("chunkgroup/transport: "+format, args...)
-	}
+	logx.Logf(logx.Level(level), "transport: "+format, args...)
 }
 
 // DefaultBatchSize is the number of packets a reader hands to the sink at
