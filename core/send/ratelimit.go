@@ -2,20 +2,26 @@ package send
 
 import "time"
 
-// Rate limiter tuning. time.Sleep on these machines overshoots by up to
-// about a millisecond, so sleeping for every small debt would both waste
-// syscalls and undershoot the rate; instead the limiter lets debt build up
-// to SleepThreshold before sleeping, and lets the credit an oversleep leaves
-// behind be spent (as a short burst) up to MaxBurst, so the average over any
-// window much longer than MaxBurst matches the requested rate.
+// Rate limiter tuning. time.Sleep on these shared machines overshoots by
+// about a millisecond normally and by 10 ms or more under load, so the
+// limiter (1) lets debt build up to SleepThreshold before sleeping, (2) lets
+// up to MaxBurst of credit (an oversleep) be spent at full speed, and (3)
+// remembers up to MaxCredit of being behind (a scheduling stall) and makes
+// it up at no more than CatchUpRatio times the rate, so the long-run
+// average matches the request without turning a stall into a line-rate
+// burst that would overflow a receiver's buffer.
 const (
 	// SleepThreshold is the debt (time the caller is ahead of the rate)
 	// below which Wait returns at once.
 	SleepThreshold = 100 * time.Microsecond
-	// MaxBurst is the largest credit (time the caller is behind the rate)
-	// that is kept; beyond it the caller is not allowed to catch up, so a
-	// pause or a slow sender never turns into a long burst afterwards.
-	MaxBurst = 5 * time.Millisecond
+	// MaxBurst is the credit that may be spent at full speed.
+	MaxBurst = 2 * time.Millisecond
+	// MaxCredit is the most time behind the rate that is made up later;
+	// beyond it the shortfall is forgotten (a long pause is not followed
+	// by a long catch-up).
+	MaxCredit = 100 * time.Millisecond
+	// CatchUpRatio bounds the rate while making up credit beyond MaxBurst.
+	CatchUpRatio = 1.1
 )
 
 // RateLimiter is a token bucket in bytes with a nanosecond monotonic clock.
@@ -24,7 +30,8 @@ const (
 type RateLimiter struct {
 	nsPerByte float64
 	base      time.Time
-	next      float64 // ns since base at which the bytes charged so far are due
+	next      float64 // ns since base at which the bytes charged so far are due at the rate
+	burstNext float64 // the same at CatchUpRatio times the rate, with only MaxBurst of credit
 	started   bool
 	sleeps    uint64
 }
@@ -51,11 +58,10 @@ func (l *RateLimiter) Wait(n int) {
 		l.started = true
 	}
 	now := float64(time.Since(l.base))
-	if l.next < now-float64(MaxBurst) {
-		l.next = now - float64(MaxBurst)
-	}
-	l.next += float64(n) * l.nsPerByte
-	if debt := l.next - now; debt > float64(SleepThreshold) {
+	cost := float64(n) * l.nsPerByte
+	l.next = max(l.next, now-float64(MaxCredit)) + cost
+	l.burstNext = max(l.burstNext, now-float64(MaxBurst)) + cost/CatchUpRatio
+	if debt := max(l.next, l.burstNext) - now; debt > float64(SleepThreshold) {
 		l.sleeps++
 		time.Sleep(time.Duration(debt))
 	}

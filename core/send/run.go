@@ -18,6 +18,32 @@ type Target interface {
 	NumDestinations() int
 	Flush() error
 	Stats() Stats
+	Close() error
+}
+
+// TargetConfig selects and configures a Target, the way
+// cmd/chunkgroup-send's flags do.
+type TargetConfig struct {
+	Destinations []string  // "host:port", heap i to destination i % N
+	TCP          bool      // one TCP connection per destination instead of UDP
+	PcapFile     string    // write a capture of the UDP datagrams instead of sending
+	UDP          UDPConfig // UDP settings; Destinations is taken from above
+}
+
+// OpenTarget opens the Target cfg describes. Rate applies to UDP and TCP;
+// a capture is written as fast as possible.
+func OpenTarget(cfg TargetConfig, enc *spead.Encoder) (Target, error) {
+	switch {
+	case cfg.PcapFile != "" && cfg.TCP:
+		return nil, errors.New("send: a capture holds UDP datagrams; TCP and pcap output exclude each other")
+	case cfg.PcapFile != "":
+		return CreatePcapSender(cfg.PcapFile, cfg.Destinations, enc)
+	case cfg.TCP:
+		return NewTCPGroup(cfg.Destinations, enc, cfg.UDP.Rate)
+	}
+	u := cfg.UDP
+	u.Destinations = cfg.Destinations
+	return NewUDPSender(u, enc)
 }
 
 // Scenario is one of the benchmark shapes of performance.md.

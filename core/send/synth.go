@@ -32,8 +32,20 @@ func PatternByte(cnt uint64, off int) byte {
 // FillPattern fills dst with the payload pattern of heap cnt, so that
 // dst[i] == PatternByte(cnt, i).
 func FillPattern(dst []byte, cnt uint64) {
-	w := cnt*patternCntMul + patternOffMul
+	step := uint64(patternOffMul) // a variable, so multiples wrap mod 2^64
+	step2, step3, step4 := 2*step, 3*step, 4*step
+	w := cnt*patternCntMul + step
 	i := 0
+	// Four independent words per iteration: the adds do not wait on each
+	// other, which roughly doubles the fill rate.
+	for ; i+32 <= len(dst); i += 32 {
+		b := dst[i : i+32 : i+32]
+		binary.LittleEndian.PutUint64(b[0:], w)
+		binary.LittleEndian.PutUint64(b[8:], w+step)
+		binary.LittleEndian.PutUint64(b[16:], w+step2)
+		binary.LittleEndian.PutUint64(b[24:], w+step3)
+		w += step4
+	}
 	for ; i+8 <= len(dst); i += 8 {
 		binary.LittleEndian.PutUint64(dst[i:], w)
 		w += patternOffMul
@@ -43,11 +55,18 @@ func FillPattern(dst []byte, cnt uint64) {
 	}
 }
 
-// CheckPattern returns the offset of the first byte of b that differs from
-// the pattern of heap cnt, or -1 if all match.
-func CheckPattern(b []byte, cnt uint64) int {
-	w := cnt*patternCntMul + patternOffMul
+// CheckPattern compares b with the pattern of heap cnt starting at heap
+// payload offset off (b is the payload of a packet with payload offset
+// off). It returns the index in b of the first byte that differs, or -1 if
+// all match.
+func CheckPattern(b []byte, cnt uint64, off int) int {
 	i := 0
+	for ; i < len(b) && (off+i)%8 != 0; i++ {
+		if b[i] != PatternByte(cnt, off+i) {
+			return i
+		}
+	}
+	w := cnt*patternCntMul + uint64((off+i)/8+1)*patternOffMul
 	for ; i+8 <= len(b); i += 8 {
 		if binary.LittleEndian.Uint64(b[i:]) != w {
 			break
@@ -55,7 +74,7 @@ func CheckPattern(b []byte, cnt uint64) int {
 		w += patternOffMul
 	}
 	for ; i < len(b); i++ {
-		if b[i] != PatternByte(cnt, i) {
+		if b[i] != PatternByte(cnt, off+i) {
 			return i
 		}
 	}

@@ -328,7 +328,9 @@ func (s *UDPSender) SendBufferSize() int { return s.sndbuf }
 
 // SendHeap queues the packets of h for destination dest, sending the
 // destination's batch with sendmmsg whenever it is full. Packets still
-// queued when SendHeap returns go out with a later call or Flush.
+// queued when SendHeap returns go out with a later call or Flush. When a
+// send fails (other than EAGAIN/ENOBUFS/EINTR, which are retried), the
+// error is returned and the rest of that batch is discarded.
 func (s *UDPSender) SendHeap(h *spead.Heap, dest int) error {
 	if s.closed {
 		return net.ErrClosed

@@ -1,0 +1,319 @@
+// Command chunkgroup-recv receives SPEAD streams into a chunk stream ring
+// group: one member stream per UDP port (or TCP listener), heaps placed by
+// heap counter into chunks, with a live progress line and a summary.
+//
+// It pairs with chunkgroup-send: heap i of the synthetic stream goes to
+// destination i % N, chunk_id = heap_cnt / heaps_per_chunk, slot
+// heap_cnt % heaps_per_chunk.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/recv"
+	"github.com/chunkgroup/chunkgroup/core/ring"
+	"github.com/chunkgroup/chunkgroup/core/send"
+	"github.com/chunkgroup/chunkgroup/core/spead"
+	"github.com/chunkgroup/chunkgroup/core/transport"
+)
+
+type options struct {
+	listen          []string
+	tcp             bool
+	scenario        string
+	heapSize        int
+	heapsPerChunk   int
+	maxChunks       int
+	streamMaxChunks int
+	lossless        bool
+	chunks          int
+	bufferSize      int
+	gro             bool
+	duration        time.Duration
+	verify          bool
+	quiet           bool
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("chunkgroup-recv", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: chunkgroup-recv [flags]
+
+Receives SPEAD heaps on N endpoints into one chunk stream ring group (one
+member stream per endpoint) and reports progress on one terminal line. Heap
+cnt is placed in chunk cnt / heaps-per-chunk at slot cnt %% heaps-per-chunk;
+heaps of the wrong length are rejected. Ends when every stream has received
+a stop heap (chunkgroup-send sends one), after --duration, or on Ctrl-C.
+
+Flags:
+`)
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), `
+Example (two terminals):
+  chunkgroup-recv --listen 127.0.0.1:7148,127.0.0.1:7149 --scenario large
+  chunkgroup-send --dest 127.0.0.1:7148,127.0.0.1:7149 --scenario large --heaps 10000 --rate 2Gb/s
+`)
+	}
+	listen := fs.String("listen", "127.0.0.1:7148", "comma-separated host:port endpoints, one member stream each")
+	fs.BoolVar(&o.tcp, "tcp", false, "listen for one TCP connection per endpoint instead of UDP")
+	fs.StringVar(&o.scenario, "scenario", "large", "heap shape: large (65536-byte heaps, 64 per chunk) or small (1024-byte heaps, 1024 per chunk)")
+	fs.IntVar(&o.heapSize, "heap-size", 0, "heap payload bytes (overrides the scenario)")
+	fs.IntVar(&o.heapsPerChunk, "heaps-per-chunk", 0, "heaps per chunk (overrides the scenario)")
+	fs.IntVar(&o.maxChunks, "max-chunks", 4, "group window: chunks being filled at once across all streams")
+	fs.IntVar(&o.streamMaxChunks, "stream-max-chunks", 0, "each stream's window (0 = the group's)")
+	fs.BoolVar(&o.lossless, "lossless", false, "LOSSLESS eviction (wait for every stream) instead of LOSSY")
+	fs.IntVar(&o.chunks, "chunks", 16, "chunks in circulation between the free and data rings")
+	fs.IntVar(&o.bufferSize, "buffer-size", 0, "socket receive buffer bytes (0 = 8 MiB, forced past rmem_max when privileged)")
+	fs.BoolVar(&o.gro, "gro", false, "UDP generic receive offload (where the kernel has it)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0 = when every stream has stopped)")
+	fs.BoolVar(&o.verify, "verify", false, "check every received payload byte against chunkgroup-send's pattern")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress line, summary only")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.listen = strings.Split(*listen, ",")
+	sc, ok := send.Scenarios[o.scenario]
+	if !ok {
+		return o, fmt.Errorf("unknown scenario %q (large or small)", o.scenario)
+	}
+	if o.heapSize == 0 {
+		o.heapSize = sc.HeapPayload
+	}
+	if o.heapsPerChunk == 0 {
+		o.heapsPerChunk = sc.HeapsPerChunk
+	}
+	if o.streamMaxChunks == 0 {
+		o.streamMaxChunks = o.maxChunks
+	}
+	if o.heapSize <= 0 || o.heapsPerChunk <= 0 || o.chunks <= 0 {
+		return o, errors.New("heap-size, heaps-per-chunk and chunks must be positive")
+	}
+	return o, nil
+}
+
+// tally is what the consumer has seen, read by the progress line.
+type tally struct {
+	chunks, heaps, slots, bytes, badBytes atomic.Uint64
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chunkgroup-recv:", err)
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "chunkgroup-recv:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	data, err := ring.New(o.chunks)
+	if err != nil {
+		return err
+	}
+	free, err := ring.New(o.chunks)
+	if err != nil {
+		return err
+	}
+	gcfg := recv.DefaultGroupConfig()
+	gcfg.MaxChunks = o.maxChunks
+	if o.lossless {
+		gcfg.EvictionMode = recv.Lossless
+	}
+	g, err := recv.NewRingGroup(gcfg, data, free)
+	if err != nil {
+		return err
+	}
+	placer := &recv.GridPlacer{
+		Time:           recv.GridDim{Item: 0, Step: 1, Count: int64(o.heapsPerChunk), Stride: 1},
+		HeapSize:       int64(o.heapSize),
+		HeapLengthItem: 1,
+		NumItems:       2,
+	}
+	var streams []*recv.Stream
+	for i := range o.listen {
+		scfg := recv.DefaultStreamConfig()
+		scfg.StreamID = uintptr(i)
+		ccfg := recv.DefaultChunkStreamConfig()
+		ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
+		ccfg.MaxChunks = o.streamMaxChunks
+		ccfg.Place = placer
+		s, err := g.EmplaceBack(scfg, ccfg)
+		if err != nil {
+			return err
+		}
+		streams = append(streams, s)
+	}
+	for i := 0; i < o.chunks; i++ {
+		c := chunk.New(make([]byte, o.heapsPerChunk), make([]byte, o.heapSize*o.heapsPerChunk), nil)
+		if err := g.AddFreeChunk(c); err != nil {
+			return err
+		}
+	}
+	for i, ep := range o.listen {
+		ap, err := netip.ParseAddrPort(strings.TrimSpace(ep))
+		if err != nil {
+			g.Stop()
+			return fmt.Errorf("endpoint %q: %w", ep, err)
+		}
+		var r recv.Reader
+		if o.tcp {
+			cfg := transport.DefaultTCPConfig()
+			cfg.BindHost, cfg.Port, cfg.BufferSize = ap.Addr().String(), int(ap.Port()), o.bufferSize
+			r, err = transport.NewTCPReader(cfg)
+		} else {
+			cfg := transport.DefaultUDPConfig()
+			cfg.BindHost, cfg.Port, cfg.GRO = ap.Addr().String(), int(ap.Port()), o.gro
+			if o.bufferSize > 0 {
+				cfg.BufferSize = o.bufferSize
+			}
+			if ap.Addr().IsMulticast() {
+				cfg.MulticastGroup, cfg.BindHost = ap.Addr().String(), ""
+			}
+			r, err = transport.NewUDPReader(cfg)
+		}
+		if err == nil {
+			err = streams[i].AddReader(r)
+		}
+		if err != nil {
+			g.Stop()
+			return fmt.Errorf("endpoint %s: %w", ep, err)
+		}
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if o.duration > 0 {
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, o.duration)
+		defer c2()
+	}
+	var t tally
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for {
+			c, err := data.Pop()
+			if err != nil {
+				return // stopped: every stream has finished, or Stop
+			}
+			account(&t, c, o)
+			g.AddFreeChunk(c)
+		}
+	}()
+	start := time.Now()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-consumed:
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-tick.C:
+			if !o.quiet {
+				fmt.Fprintf(os.Stderr, "\r%s ", progress(&t, streams, time.Since(start)))
+			}
+		}
+	}
+	g.Stop()
+	<-consumed
+	elapsed := time.Since(start)
+	if !o.quiet {
+		fmt.Fprintf(os.Stderr, "\r%s\n", progress(&t, streams, elapsed))
+	}
+	summary(os.Stdout, &t, streams, elapsed, o)
+	if t.badBytes.Load() > 0 {
+		return fmt.Errorf("%d payload bytes differ from the sender's pattern", t.badBytes.Load())
+	}
+	return nil
+}
+
+// account adds a readied chunk to the tally (and checks bytes with --verify).
+func account(t *tally, c *chunk.Chunk, o options) {
+	t.chunks.Add(1)
+	t.slots.Add(uint64(c.PresentSize))
+	present := c.Present()
+	data := c.Data()
+	var n uint64
+	for i, p := range present {
+		if p == 0 {
+			continue
+		}
+		n++
+		if o.verify {
+			cnt := uint64(c.ChunkID)*uint64(o.heapsPerChunk) + uint64(i)
+			heap := data[i*o.heapSize : (i+1)*o.heapSize]
+			for off, b := range heap {
+				if b != send.PatternByte(cnt, off) {
+					t.badBytes.Add(1)
+				}
+			}
+		}
+	}
+	t.heaps.Add(n)
+	t.bytes.Add(n * uint64(o.heapSize))
+}
+
+func progress(t *tally, streams []*recv.Stream, elapsed time.Duration) string {
+	var tooOld, rejected uint64
+	for _, s := range streams {
+		st := s.Stats()
+		v, _ := st.Get("too_old_heaps")
+		tooOld += v
+		v, _ = st.Get("rejected_heaps")
+		rejected += v
+	}
+	heaps, slots := t.heaps.Load(), t.slots.Load()
+	complete := 100.0
+	if slots > 0 {
+		complete = 100 * float64(heaps) / float64(slots)
+	}
+	return fmt.Sprintf("%7.1fs  chunks %d  heaps %d/%d (%.2f%%)  %.3f Gb/s  too_old %d  rejected %d",
+		elapsed.Seconds(), t.chunks.Load(), heaps, slots, complete,
+		float64(t.bytes.Load())*8/1e9/max(elapsed.Seconds(), 1e-9), tooOld, rejected)
+}
+
+func summary(w *os.File, t *tally, streams []*recv.Stream, elapsed time.Duration, o options) {
+	fmt.Fprintf(w, "received %d chunks, %d of %d heap slots filled, %d payload bytes in %v\n",
+		t.chunks.Load(), t.heaps.Load(), t.slots.Load(), t.bytes.Load(), elapsed.Round(time.Millisecond))
+	if o.verify {
+		fmt.Fprintf(w, "verify: %d payload bytes differ from the pattern\n", t.badBytes.Load())
+	}
+	names := []string{"packets", "heaps", "incomplete_heaps_evicted", "incomplete_heaps_flushed", "too_old_heaps", "rejected_heaps", "bad_placement_heaps", "malformed_packets", "worker_blocked"}
+	fmt.Fprintf(w, "%-8s", "stream")
+	for _, n := range names {
+		fmt.Fprintf(w, " %s", n)
+	}
+	fmt.Fprintln(w)
+	for i, s := range streams {
+		st := s.Stats()
+		fmt.Fprintf(w, "%-8d", i)
+		for _, n := range names {
+			v, _ := st.Get(n)
+			fmt.Fprintf(w, " %*d", len(n), v)
+		}
+		fmt.Fprintln(w)
+		if err := s.Err(); err != nil {
+			fmt.Fprintf(w, "stream %d reader error: %v\n", i, err)
+		}
+	}
+}
