@@ -1,0 +1,212 @@
+package transport_test
+
+// End-to-end tests on loopback: the project's sender into a 4-member ring
+// group through real sockets, with exact chunk contents.
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/recv"
+	"github.com/chunkgroup/chunkgroup/core/ring"
+	"github.com/chunkgroup/chunkgroup/core/send"
+	"github.com/chunkgroup/chunkgroup/core/spead"
+	"github.com/chunkgroup/chunkgroup/core/transport"
+)
+
+const (
+	netHeapSize      = 4096
+	netHeapsPerChunk = 8
+	netMembers       = 4
+	netChunks        = 12 // chunks of data sent
+)
+
+type netGroup struct {
+	g       *recv.Group
+	data    *ring.Ring
+	members []*recv.Stream
+	got     chan []*chunk.Chunk
+}
+
+// newNetGroup makes the group. LOSSY gets a window wider than the data:
+// members race each other (their goroutines are scheduled independently),
+// so with a narrow window a member that runs ahead may legitimately evict
+// chunks a slower member has not finished (behaviour.md, testing note).
+func newNetGroup(t *testing.T, mode recv.EvictionMode) *netGroup {
+	t.Helper()
+	window := 4
+	if mode == recv.Lossy {
+		window = netChunks + 1
+	}
+	data, _ := ring.New(window + 4)
+	free, _ := ring.New(window + 4)
+	gcfg := recv.DefaultGroupConfig()
+	gcfg.MaxChunks = window
+	gcfg.EvictionMode = mode
+	g, err := recv.NewRingGroup(gcfg, data, free)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ng := &netGroup{g: g, data: data, got: make(chan []*chunk.Chunk, 1)}
+	for i := 0; i < netMembers; i++ {
+		scfg := recv.DefaultStreamConfig()
+		scfg.StreamID = uintptr(i)
+		ccfg := recv.DefaultChunkStreamConfig()
+		ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
+		ccfg.MaxChunks = 4
+		ccfg.Place = &recv.GridPlacer{Time: recv.GridDim{Step: 1, Count: netHeapsPerChunk, Stride: 1}, HeapSize: netHeapSize, HeapLengthItem: 1, NumItems: 2}
+		s, err := g.EmplaceBack(scfg, ccfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ng.members = append(ng.members, s)
+	}
+	for i := 0; i < window+4; i++ {
+		if err := g.AddFreeChunk(chunk.New(make([]byte, netHeapsPerChunk), make([]byte, netHeapSize*netHeapsPerChunk), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { g.Stop() })
+	return ng
+}
+
+// consume copies every readied chunk until the data ring stops (every
+// member has received its stop heap) and returns the copies on ng.got.
+func (ng *netGroup) consume() {
+	var out []*chunk.Chunk
+	for {
+		c, err := ng.data.Pop()
+		if err != nil {
+			ng.got <- out
+			return
+		}
+		cp := chunk.New(append([]byte(nil), c.Present()...), append([]byte(nil), c.Data()...), nil)
+		cp.ChunkID = c.ChunkID
+		out = append(out, cp)
+		ng.g.AddFreeChunk(c)
+	}
+}
+
+func (ng *netGroup) check(t *testing.T) {
+	t.Helper()
+	var got []*chunk.Chunk
+	select {
+	case got = <-ng.got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("data ring did not stop after every member received a stop heap")
+	}
+	if len(got) != netChunks {
+		t.Fatalf("got %d chunks, want %d", len(got), netChunks)
+	}
+	for i, c := range got {
+		if c.ChunkID != int64(i) {
+			t.Fatalf("chunk %d has ID %d", i, c.ChunkID)
+		}
+		for slot := 0; slot < netHeapsPerChunk; slot++ {
+			if c.Present()[slot] != 1 {
+				t.Fatalf("chunk %d slot %d missing", i, slot)
+			}
+			cnt := uint64(i*netHeapsPerChunk + slot)
+			if bad := send.CheckPattern(c.Data()[slot*netHeapSize:(slot+1)*netHeapSize], cnt, 0); bad >= 0 {
+				t.Fatalf("chunk %d slot %d byte %d differs", i, slot, bad)
+			}
+		}
+	}
+	for i, s := range ng.members {
+		st := s.Stats().Map()
+		if st["heaps"] != netChunks*netHeapsPerChunk/netMembers || st["too_old_heaps"] != 0 || st["malformed_packets"] != 0 {
+			t.Errorf("member %d stats %v", i, st)
+		}
+	}
+}
+
+func sendAll(t *testing.T, target send.Target) {
+	t.Helper()
+	sc := send.Scenario{HeapPayload: netHeapSize, PacketPayload: 1024, HeapsPerChunk: netHeapsPerChunk}
+	syn, err := send.NewSynth(sc.SynthConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send.Run(context.Background(), target, syn, send.RunConfig{Heaps: netChunks * netHeapsPerChunk, Stop: true}); err != nil {
+		t.Fatal(err)
+	}
+	target.Close()
+}
+
+func TestUDPGroupExact(t *testing.T) {
+	for _, mode := range []recv.EvictionMode{recv.Lossy, recv.Lossless} {
+		t.Run(fmt.Sprint("mode", mode), func(t *testing.T) {
+			ng := newNetGroup(t, mode)
+			var dests []string
+			for _, s := range ng.members {
+				r, err := transport.NewUDPReader(transport.DefaultUDPConfig())
+				if err != nil {
+					t.Fatal(err)
+				}
+				dests = append(dests, fmt.Sprintf("127.0.0.1:%d", r.LocalAddr().Port()))
+				if err := s.AddReader(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			go ng.consume()
+			sc := send.Scenario{HeapPayload: netHeapSize, PacketPayload: 1024, HeapsPerChunk: netHeapsPerChunk}
+			enc, _ := spead.NewEncoder(sc.EncoderConfig())
+			// 200 Mb/s keeps well inside the sockets' buffers.
+			target, err := send.NewUDPSender(send.UDPConfig{Destinations: dests, Rate: 25e6}, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, target)
+			ng.check(t)
+		})
+	}
+}
+
+func TestTCPGroupExact(t *testing.T) {
+	ng := newNetGroup(t, recv.Lossless)
+	var dests []string
+	for _, s := range ng.members {
+		r, err := transport.NewTCPReader(transport.DefaultTCPConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dests = append(dests, fmt.Sprintf("127.0.0.1:%d", r.LocalAddr().Port()))
+		if err := s.AddReader(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go ng.consume()
+	sc := send.Scenario{HeapPayload: netHeapSize, PacketPayload: 1024, HeapsPerChunk: netHeapsPerChunk}
+	enc, _ := spead.NewEncoder(sc.EncoderConfig())
+	target, err := send.NewTCPGroup(dests, enc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendAll(t, target)
+	ng.check(t)
+}
+
+// A UDP group stopped while its readers are blocked in receive (no sender)
+// returns within a bound.
+func TestUDPGroupStopWhileIdle(t *testing.T) {
+	ng := newNetGroup(t, recv.Lossless)
+	for _, s := range ng.members {
+		r, err := transport.NewUDPReader(transport.DefaultUDPConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddReader(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { ng.g.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return within 5 s with readers blocked in receive")
+	}
+}
