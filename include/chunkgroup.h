@@ -183,7 +183,7 @@ int  cg_stream_config_add_stat(cg_stream_config *, const char *name, int mode, s
  * name is valid until the configuration is freed. */
 size_t      cg_stream_config_stat_count(const cg_stream_config *);
 const char *cg_stream_config_stat_name(const cg_stream_config *, size_t index);
-int         cg_stream_config_stat_mode(const cg_stream_config *, size_t index);
+int         cg_stream_config_stat_mode(const cg_stream_config *, size_t index);  /* CG_STAT_*, or -CG_E* on error */
 /* Index of the named statistic in *index; CG_EINVAL if there is none. */
 int  cg_stream_config_get_stat_index(const cg_stream_config *, const char *name, size_t *index);
 
@@ -272,6 +272,7 @@ int  cg_ring_push_timeout(cg_ring *, cg_chunk *, int64_t timeout_us); /* + CG_ET
 int  cg_ring_pop(cg_ring *, cg_chunk **out);           /* blocks; CG_ESTOPPED once stopped and empty */
 int  cg_ring_try_pop(cg_ring *, cg_chunk **out);       /* CG_EEMPTY, CG_ESTOPPED */
 int  cg_ring_pop_timeout(cg_ring *, cg_chunk **out, int64_t timeout_us); /* + CG_ETIMEDOUT */
+/* The _timeout variants with timeout_us <= 0 do not wait (CG_ETIMEDOUT at once). */
 int  cg_ring_stop(cg_ring *);                          /* 1 if this call stopped it, 0 if not, <0 bad handle */
 int  cg_ring_stopped(const cg_ring *);                 /* 1 if stopped */
 void cg_ring_add_producer(cg_ring *);
@@ -360,7 +361,7 @@ int  cg_stream_stop(cg_stream *);                      /* a group member: stops 
 /* Number of statistics; name of one (valid while the stream exists). */
 size_t cg_stream_stat_count(const cg_stream *);
 const char *cg_stream_stat_name(const cg_stream *, size_t index);
-int  cg_stream_stat_mode(const cg_stream *, size_t index);
+int  cg_stream_stat_mode(const cg_stream *, size_t index);  /* CG_STAT_*, or -CG_E* on error */
 /* Consistent snapshot of up to n statistics into values. */
 int  cg_stream_stats(const cg_stream *, uint64_t *values, size_t n);
 /* Message of the error that stopped a reader of this stream, or NULL.

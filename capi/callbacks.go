@@ -1,0 +1,70 @@
+package main
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/logx"
+	"github.com/chunkgroup/chunkgroup/core/recv"
+)
+
+// cPlacer is a recv.Placer calling a C place function. The place data is
+// the stream's off-heap recv.PlaceData, laid out as cg_place_data, so it
+// goes to C as it is: one cgo call per heap, nothing allocated.
+type cPlacer struct {
+	fn, user unsafe.Pointer
+}
+
+// Place implements recv.Placer.
+func (p *cPlacer) Place(d *recv.PlaceData) {
+	C.cgshim_place(p.fn, unsafe.Pointer(d), C.size_t(recv.PlaceDataSize), p.user)
+}
+
+// statsPtr is the address of a stream's per-batch statistics (off-heap).
+func statsPtr(bs []uint64) unsafe.Pointer {
+	if len(bs) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&bs[0])
+}
+
+// cAllocate wraps a C allocate function; the cg_chunk* it returns is C
+// memory with cg_chunk's layout, which is chunk.Chunk's.
+func cAllocate(fn, user unsafe.Pointer) recv.AllocateFunc {
+	if fn == nil {
+		return nil
+	}
+	return func(chunkID int64, bs []uint64) *chunk.Chunk {
+		return (*chunk.Chunk)(C.cgshim_allocate(fn, C.int64_t(chunkID), statsPtr(bs), user))
+	}
+}
+
+// cReady wraps a C ready function.
+func cReady(fn, user unsafe.Pointer) recv.ReadyFunc {
+	if fn == nil {
+		return nil
+	}
+	return func(c *chunk.Chunk, bs []uint64) {
+		C.cgshim_ready(fn, unsafe.Pointer(c), statsPtr(bs), user)
+	}
+}
+
+//export cg_set_log_callback
+func cg_set_log_callback(fn unsafe.Pointer, user unsafe.Pointer) {
+	if fn == nil {
+		logx.SetSink(nil)
+		return
+	}
+	logx.SetSink(func(level logx.Level, msg string) {
+		// A C copy per message: logging is rare, and C must get a
+		// terminated string outside the Go heap.
+		cs := C.CString(msg)
+		C.cgshim_log(fn, C.int(level), cs, user)
+		C.free(unsafe.Pointer(cs))
+	})
+}

@@ -1,0 +1,364 @@
+package main
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/recv"
+)
+
+// groupH is a group, or the hidden group of a standalone stream.
+type groupH struct {
+	g       *recv.Group
+	mu      sync.Mutex
+	members []*streamH
+	kept    []*chunk.Chunk // handed back by Stop, until taken
+	dead    bool
+}
+
+// stop stops the group and keeps the chunks it hands back.
+func (gh *groupH) stop() {
+	kept := gh.g.Stop()
+	if len(kept) > 0 {
+		gh.mu.Lock()
+		gh.kept = append(gh.kept, kept...)
+		gh.mu.Unlock()
+	}
+}
+
+func (gh *groupH) takeKept(out **C.struct_cg_chunk, n C.size_t) C.size_t {
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	if out == nil || n == 0 {
+		return 0
+	}
+	k := min(int(min(n, 1<<30)), len(gh.kept))
+	dst := unsafe.Slice(out, k)
+	for i := range k {
+		dst[i] = (*C.struct_cg_chunk)(unsafe.Pointer(gh.kept[i]))
+	}
+	gh.kept = gh.kept[k:]
+	return C.size_t(k)
+}
+
+// streamH is a chunk stream: standalone (its own hidden group) or a member.
+type streamH struct {
+	s          *recv.Stream
+	gh         *groupH
+	handle     unsafe.Pointer
+	standalone bool
+	lastPort   atomic.Int32
+
+	mu       sync.Mutex
+	affinity []int
+	names    []*C.char // C copies of the statistic names, made on demand
+	errStr   *C.char
+	dead     bool
+}
+
+// release frees the C strings handed out; called when the handle dies.
+func (sh *streamH) release() {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.dead = true
+	for _, n := range sh.names {
+		C.free(unsafe.Pointer(n))
+	}
+	sh.names = nil
+	if sh.errStr != nil {
+		C.free(unsafe.Pointer(sh.errStr))
+		sh.errStr = nil
+	}
+}
+
+func getGroup(p unsafe.Pointer) (*groupH, bool) { return lookup[*groupH](p, "group") }
+
+func getStream(p unsafe.Pointer) (*streamH, bool) { return lookup[*streamH](p, "stream") }
+
+// newGroupHandle registers a group; on failure the group is stopped.
+func newGroupHandle(g *recv.Group) unsafe.Pointer {
+	gh := &groupH{g: g}
+	p := newHandle(gh)
+	if p == nil {
+		g.Stop()
+	}
+	return p
+}
+
+//export cg_group_new
+func cg_group_new(cfgp unsafe.Pointer) unsafe.Pointer {
+	cfg, ok := getGroupConfig(cfgp)
+	if !ok {
+		return nil
+	}
+	g, err := recv.NewGroup(cfg.build(true))
+	if err != nil {
+		fail(err, cgEINVAL)
+		return nil
+	}
+	return newGroupHandle(g)
+}
+
+//export cg_ring_group_new
+func cg_ring_group_new(cfgp unsafe.Pointer, datap unsafe.Pointer, freep unsafe.Pointer) unsafe.Pointer {
+	cfg, ok := getGroupConfig(cfgp)
+	if !ok {
+		return nil
+	}
+	data, ok := getRing(datap)
+	if !ok {
+		return nil
+	}
+	free, ok := getRing(freep)
+	if !ok {
+		return nil
+	}
+	g, err := recv.NewRingGroup(cfg.build(false), data, free)
+	if err != nil {
+		fail(err, cgEINVAL)
+		return nil
+	}
+	return newGroupHandle(g)
+}
+
+//export cg_group_emplace_back
+func cg_group_emplace_back(gp unsafe.Pointer, scfgp unsafe.Pointer, ccfgp unsafe.Pointer) unsafe.Pointer {
+	gh, ok := getGroup(gp)
+	if !ok {
+		return nil
+	}
+	scfg, ok := getStreamConfig(scfgp)
+	if !ok {
+		return nil
+	}
+	ccfg, ok := getChunkConfig(ccfgp)
+	if !ok {
+		return nil
+	}
+	cc, code := ccfg.build(false)
+	if code != cgOK {
+		return nil
+	}
+	// The group lock orders emplace against free, so a member handle is
+	// never registered for a group whose handle has gone.
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	if gh.dead {
+		setErr(cgESTATE, 0, "group handle is freed")
+		return nil
+	}
+	s, err := gh.g.EmplaceBack(scfg.snapshot(), cc)
+	if err != nil {
+		fail(err, cgEINVAL)
+		return nil
+	}
+	sh := &streamH{s: s, gh: gh}
+	sh.handle = newHandle(sh)
+	if sh.handle == nil {
+		// The member exists in the group but C cannot name it; it is
+		// stopped with the group.
+		return nil
+	}
+	gh.members = append(gh.members, sh)
+	return sh.handle
+}
+
+//export cg_group_size
+func cg_group_size(gp unsafe.Pointer) C.size_t {
+	gh, ok := getGroup(gp)
+	if !ok {
+		return 0
+	}
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	return C.size_t(len(gh.members))
+}
+
+//export cg_group_get
+func cg_group_get(gp unsafe.Pointer, index C.size_t) unsafe.Pointer {
+	gh, ok := getGroup(gp)
+	if !ok {
+		return nil
+	}
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	if uint64(index) >= uint64(len(gh.members)) {
+		setErrf(cgEINVAL, 0, "member index %d out of range [0, %d)", uint64(index), len(gh.members))
+		return nil
+	}
+	return gh.members[index].handle
+}
+
+func addFreeChunk(gh *groupH, c unsafe.Pointer) C.int {
+	if c == nil {
+		return setErr(cgEINVAL, 0, "chunk is NULL")
+	}
+	if err := gh.g.AddFreeChunk(asChunk(c)); err != nil {
+		return fail(err, cgESTATE)
+	}
+	return cgOK
+}
+
+//export cg_group_add_free_chunk
+func cg_group_add_free_chunk(gp unsafe.Pointer, c unsafe.Pointer) C.int {
+	gh, ok := getGroup(gp)
+	if !ok {
+		return cgESTATE
+	}
+	return addFreeChunk(gh, c)
+}
+
+//export cg_group_stop
+func cg_group_stop(gp unsafe.Pointer) C.int {
+	gh, ok := getGroup(gp)
+	if !ok {
+		return cgESTATE
+	}
+	gh.stop()
+	return cgOK
+}
+
+//export cg_group_take_kept
+func cg_group_take_kept(gp unsafe.Pointer, out **C.struct_cg_chunk, n C.size_t) C.size_t {
+	gh, ok := getGroup(gp)
+	if !ok {
+		return 0
+	}
+	return gh.takeKept(out, n)
+}
+
+//export cg_group_free
+func cg_group_free(gp unsafe.Pointer) {
+	gh, ok := removeHandle[*groupH](gp)
+	if !ok {
+		if gp != nil {
+			setErr(cgESTATE, 0, "group handle is freed or not a group")
+		}
+		return
+	}
+	gh.stop()
+	gh.mu.Lock()
+	gh.dead = true
+	members := gh.members
+	gh.members = nil
+	gh.kept = nil
+	gh.mu.Unlock()
+	for _, sh := range members {
+		removeHandle[*streamH](sh.handle)
+		sh.release()
+	}
+}
+
+// ---- standalone streams ----
+
+func newStandalone(s *recv.Stream, err error) unsafe.Pointer {
+	if err != nil {
+		fail(err, cgEINVAL)
+		return nil
+	}
+	gh := &groupH{g: s.Group()}
+	sh := &streamH{s: s, gh: gh, standalone: true}
+	gh.members = []*streamH{sh}
+	sh.handle = newHandle(sh)
+	if sh.handle == nil {
+		s.Group().Stop()
+	}
+	return sh.handle
+}
+
+//export cg_chunk_stream_new
+func cg_chunk_stream_new(scfgp unsafe.Pointer, ccfgp unsafe.Pointer) unsafe.Pointer {
+	scfg, ok := getStreamConfig(scfgp)
+	if !ok {
+		return nil
+	}
+	ccfg, ok := getChunkConfig(ccfgp)
+	if !ok {
+		return nil
+	}
+	cc, code := ccfg.build(true)
+	if code != cgOK {
+		return nil
+	}
+	return newStandalone(recv.NewChunkStream(scfg.snapshot(), cc))
+}
+
+//export cg_chunk_ring_stream_new
+func cg_chunk_ring_stream_new(scfgp unsafe.Pointer, ccfgp unsafe.Pointer, datap unsafe.Pointer, freep unsafe.Pointer) unsafe.Pointer {
+	scfg, ok := getStreamConfig(scfgp)
+	if !ok {
+		return nil
+	}
+	ccfg, ok := getChunkConfig(ccfgp)
+	if !ok {
+		return nil
+	}
+	data, ok := getRing(datap)
+	if !ok {
+		return nil
+	}
+	free, ok := getRing(freep)
+	if !ok {
+		return nil
+	}
+	cc, code := ccfg.build(false)
+	if code != cgOK {
+		return nil
+	}
+	return newStandalone(recv.NewRingStream(scfg.snapshot(), cc, data, free))
+}
+
+// getStandalone returns a standalone stream, CG_ESTATE for a member.
+func getStandalone(p unsafe.Pointer) (*streamH, bool) {
+	sh, ok := getStream(p)
+	if !ok {
+		return nil, false
+	}
+	if !sh.standalone {
+		setErr(cgESTATE, 0, "stream is a group member: use the group's function")
+		return nil, false
+	}
+	return sh, true
+}
+
+//export cg_chunk_ring_stream_add_free_chunk
+func cg_chunk_ring_stream_add_free_chunk(p unsafe.Pointer, c unsafe.Pointer) C.int {
+	sh, ok := getStandalone(p)
+	if !ok {
+		return cgESTATE
+	}
+	return addFreeChunk(sh.gh, c)
+}
+
+//export cg_chunk_ring_stream_take_kept
+func cg_chunk_ring_stream_take_kept(p unsafe.Pointer, out **C.struct_cg_chunk, n C.size_t) C.size_t {
+	sh, ok := getStandalone(p)
+	if !ok {
+		return 0
+	}
+	return sh.gh.takeKept(out, n)
+}
+
+//export cg_stream_free
+func cg_stream_free(p unsafe.Pointer) {
+	if sh, ok := getStream(p); ok && !sh.standalone {
+		setErr(cgESTATE, 0, "stream is a group member: it is freed with its group")
+		return
+	}
+	sh, ok := removeHandle[*streamH](p)
+	if !ok {
+		if p != nil {
+			setErr(cgESTATE, 0, "stream handle is freed or not a stream")
+		}
+		return
+	}
+	sh.gh.stop()
+	sh.release()
+}

@@ -1,0 +1,51 @@
+/* Private glue between the Go exports and C: trampolines that call the
+ * user's C function pointers (Go cannot call a C function pointer
+ * directly), and the thread-local error state. Not installed.
+ *
+ * The public header is deliberately not included here: cgo copies the
+ * preamble of every file with //export into _cgo_export.c next to its own
+ * prototypes, which use void* for handles and so would clash with the
+ * const-qualified, typed prototypes of chunkgroup.h. The ABI is the same. */
+#ifndef CG_CAPI_SHIM_H
+#define CG_CAPI_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+struct cg_place_data;
+struct cg_chunk;
+
+typedef void (*cgshim_place_fn)(struct cg_place_data *, size_t, void *);
+typedef struct cg_chunk *(*cgshim_allocate_fn)(int64_t, uint64_t *, void *);
+typedef void (*cgshim_ready_fn)(struct cg_chunk *, uint64_t *, void *);
+typedef void (*cgshim_log_fn)(int, const char *, void *);
+typedef void (*cgshim_release_fn)(void *);
+
+static inline void cgshim_place(void *fn, void *pd, size_t size, void *user) {
+    ((cgshim_place_fn)fn)((struct cg_place_data *)pd, size, user);
+}
+static inline void *cgshim_allocate(void *fn, int64_t chunk_id, void *batch_stats, void *user) {
+    return ((cgshim_allocate_fn)fn)(chunk_id, (uint64_t *)batch_stats, user);
+}
+static inline void cgshim_ready(void *fn, void *chunk, void *batch_stats, void *user) {
+    ((cgshim_ready_fn)fn)((struct cg_chunk *)chunk, (uint64_t *)batch_stats, user);
+}
+static inline void cgshim_log(void *fn, int level, const char *msg, void *user) {
+    ((cgshim_log_fn)fn)(level, msg, user);
+}
+static inline void cgshim_release(void *fn, void *user) {
+    ((cgshim_release_fn)fn)(user);
+}
+
+/* Internal: not exported from the shared library. */
+#define CGSHIM_HIDDEN __attribute__((visibility("hidden")))
+
+/* Records the calling thread's last error (msg need not be terminated). */
+CGSHIM_HIDDEN void cgshim_set_error(const char *msg, size_t len, int errnum);
+
+/* Layout of the ABI structs as the C compiler sees them (see layout.go). */
+CGSHIM_HIDDEN size_t cgshim_layout_count(void);
+CGSHIM_HIDDEN size_t cgshim_layout(size_t i);
+
+#endif
