@@ -1,9 +1,12 @@
 package recv
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
 	"github.com/chunkgroup/chunkgroup/core/spead"
@@ -210,5 +213,230 @@ func wantStats(t testing.TB, s *Stream, want map[string]uint64) {
 		if _, named := want[k]; !named && got[k] != 0 {
 			t.Errorf("stat %s = %d, want 0 (all: %v)", k, got[k], got)
 		}
+	}
+}
+
+// ---- Table-driven stream test helpers (added for the engine tests) ----
+
+// encodeHeap is heapPackets without a testing.TB, for table literals: the
+// packets of heap cnt with size payload bytes cut into packetPayload-byte
+// packets, 64-48, pointers repeated. It panics on encoder errors (a broken
+// test, not a failing engine).
+func encodeHeap(cnt uint64, size, packetPayload int, items ...spead.Item) [][]byte {
+	return encodePayload(cnt, heapPayload(cnt, size), packetPayload, items...)
+}
+
+// encodePayload encodes a heap with the given payload.
+func encodePayload(cnt uint64, payload []byte, packetPayload int, items ...spead.Item) [][]byte {
+	enc, err := spead.NewEncoder(spead.EncoderConfig{PacketPayload: packetPayload, RepeatPointers: true})
+	if err != nil {
+		panic(err)
+	}
+	var out [][]byte
+	err = enc.Packets(&spead.Heap{Cnt: cnt, Items: items, Payload: payload}, func(p []byte) error {
+		out = append(out, append([]byte(nil), p...))
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// pk returns the packets idx (all four if none given) of standard test heap
+// cnt (tHeapSize bytes in tPacketPayload-byte packets), in the order given.
+func pk(cnt uint64, idx ...int) [][]byte {
+	all := encodeHeap(cnt, tHeapSize, tPacketPayload)
+	if len(idx) == 0 {
+		return all
+	}
+	out := make([][]byte, len(idx))
+	for i, j := range idx {
+		out[i] = all[j]
+	}
+	return out
+}
+
+// pks returns all packets of the standard test heaps cnts, in order.
+func pks(cnts ...uint64) [][]byte {
+	var out [][]byte
+	for _, c := range cnts {
+		out = append(out, pk(c)...)
+	}
+	return out
+}
+
+// cat concatenates packet lists.
+func cat(parts ...[][]byte) [][]byte {
+	var out [][]byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// stopPacketCnt is a stop heap with the given heap counter.
+func stopPacketCnt(cnt uint64) []byte {
+	enc, err := spead.NewEncoder(spead.EncoderConfig{})
+	if err != nil {
+		panic(err)
+	}
+	b, err := enc.AppendHeap(nil, spead.StopHeap(cnt))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// craftPacket builds one SPEAD-64-48 packet by hand, so tests can make
+// packets the encoder refuses to (zero-length payloads at the end of a
+// heap, for instance): heap_cnt, heap_length (omitted if heapLen < 0),
+// payload_offset, payload_length = len(payload).
+func craftPacket(cnt uint64, heapLen, off int64, payload []byte) []byte {
+	ptr := func(id, v uint64) []byte {
+		return binary.BigEndian.AppendUint64(nil, 1<<63|id<<48|v)
+	}
+	var ptrs [][]byte
+	ptrs = append(ptrs, ptr(spead.HeapCntID, cnt))
+	if heapLen >= 0 {
+		ptrs = append(ptrs, ptr(spead.HeapLengthID, uint64(heapLen)))
+	}
+	ptrs = append(ptrs, ptr(spead.PayloadOffsetID, uint64(off)), ptr(spead.PayloadLengthID, uint64(len(payload))))
+	b := []byte{spead.Magic, spead.Version, 2, 6, 0, 0, 0, byte(len(ptrs))}
+	for _, p := range ptrs {
+		b = append(b, p...)
+	}
+	return append(b, payload...)
+}
+
+// chunkWant is the exact expected content of a readied chunk: every byte of
+// present, data and extra, so bytes a test expects untouched are checked
+// too.
+type chunkWant struct {
+	present, data, extra []byte
+}
+
+// wantChunk expects a chunk of the standard test geometry, all zero.
+func wantChunk() *chunkWant { return wantChunkSized(tHeapsPerChunk, tChunkSize, 0) }
+
+// wantChunkSized expects an all-zero chunk of the given sizes.
+func wantChunkSized(presentSize, dataSize, extraSize int) *chunkWant {
+	return &chunkWant{present: make([]byte, presentSize), data: make([]byte, dataSize), extra: make([]byte, extraSize)}
+}
+
+// full expects standard heap cnt complete at slot (bytes at slot*tHeapSize,
+// present[slot] = 1).
+func (w *chunkWant) full(slot int, cnt uint64) *chunkWant {
+	w.part(slot, cnt, 0, 1, 2, 3)
+	w.present[slot] = 1
+	return w
+}
+
+// part expects only packets pkts of standard heap cnt written at slot, with
+// no presence flag (an incomplete heap).
+func (w *chunkWant) part(slot int, cnt uint64, pkts ...int) *chunkWant {
+	for _, p := range pkts {
+		for i := p * tPacketPayload; i < (p+1)*tPacketPayload; i++ {
+			w.data[slot*tHeapSize+i] = patternByte(cnt, i)
+		}
+	}
+	return w
+}
+
+// flags sets present flags.
+func (w *chunkWant) flags(idx ...int) *chunkWant {
+	for _, i := range idx {
+		w.present[i] = 1
+	}
+	return w
+}
+
+// ext expects bytes b at extra offset off.
+func (w *chunkWant) ext(off int, b ...byte) *chunkWant {
+	copy(w.extra[off:], b)
+	return w
+}
+
+// checkChunk asserts a readied chunk's exact content.
+func checkChunk(t testing.TB, got readyChunk, want *chunkWant) {
+	t.Helper()
+	cmp := func(what string, g, w []byte) {
+		t.Helper()
+		if len(g) != len(w) {
+			t.Errorf("chunk %d %s: %d bytes, want %d", got.id, what, len(g), len(w))
+			return
+		}
+		for i := range g {
+			if g[i] != w[i] {
+				t.Errorf("chunk %d %s[%d] = %d, want %d (first difference)\n got %v\nwant %v", got.id, what, i, g[i], w[i], g, w)
+				return
+			}
+		}
+	}
+	cmp("present", got.present, want.present)
+	cmp("data", got.data, want.data)
+	cmp("extra", got.extra, want.extra)
+}
+
+// wantExactStats asserts every statistic of the stream, standard and
+// custom: those not named in want must be 0.
+func wantExactStats(t testing.TB, s *Stream, want map[string]uint64) {
+	t.Helper()
+	st := s.Stats()
+	for k := range want {
+		if _, ok := st.Get(k); !ok {
+			t.Errorf("no statistic named %q", k)
+		}
+	}
+	for i, c := range st.Config {
+		if got, w := st.Values[i], want[c.Name]; got != w {
+			t.Errorf("stat %s = %d, want %d (all: %v)", c.Name, got, w, st.Map())
+		}
+	}
+}
+
+// sliceReader is a minimal Reader: it feeds its packets in batches and then
+// returns err (nil: end of input).
+type sliceReader struct {
+	pkts    [][]byte
+	batch   int
+	err     error
+	closed  atomic.Bool
+	closes  atomic.Int32
+	stopped atomic.Bool // AddBatch returned false
+}
+
+func (r *sliceReader) Run(sink Sink) error {
+	for i := 0; i < len(r.pkts); i += r.batch {
+		if r.closed.Load() {
+			return nil
+		}
+		if !sink.AddBatch(r.pkts[i:min(i+r.batch, len(r.pkts))]) {
+			r.stopped.Store(true)
+			return nil
+		}
+	}
+	return r.err
+}
+
+func (r *sliceReader) Close() error {
+	r.closed.Store(true)
+	r.closes.Add(1)
+	return nil
+}
+
+// waitReaders waits until every reader goroutine of s has finished
+// (including the stream's stop-on-end-of-input work), failing after d.
+func waitReaders(t testing.TB, s *Stream, d time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		s.readerWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("readers still running after %v", d)
 	}
 }

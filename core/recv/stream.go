@@ -358,7 +358,12 @@ func (s *Stream) advanceTo(newHead uint64, stat int) {
 	}
 	for i := range s.heaps.entries {
 		h := &s.heaps.entries[i]
-		if h.used && (newHead == inf || h.discard || h.chunkID < newHead) {
+		// A discard heap (rejected, too old, no chunk) writes nothing, so
+		// the window moving is no reason to drop it: dropping it counted
+		// it as evicted and, out of order, had its next packet place and
+		// count it again (rejected twice, then flushed). Only max_heaps
+		// eviction and stopping end it, as for any other heap.
+		if h.used && (newHead == inf || (!h.discard && h.chunkID < newHead)) {
 			s.dropHeap(h, stat)
 		}
 	}
@@ -431,7 +436,11 @@ func (s *Stream) processPacket(b []byte) bool {
 	}
 	if h.dst != nil {
 		copy(h.dst[off:off+n], p.Payload)
-		if s.presence > 0 {
+		// Only a packet that carries bytes marks its presence slot: a
+		// zero-length packet would otherwise flag a slot whose packet never
+		// came, and one at offset == heap length would index past the
+		// slots that place() bounds-checked (a crash, found by the tests).
+		if s.presence > 0 && n > 0 {
 			h.present[int64(h.index)+off/s.presence] = 1
 		}
 	}
