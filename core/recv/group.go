@@ -36,6 +36,9 @@ type Group struct {
 	stopped bool
 	sealed  bool
 
+	// view is a copy of members for Len/At, which must not wait for mu: a
+	// member may hold mu while blocked on a ring.
+	view     atomic.Pointer[[]*Stream]
 	hasData  atomic.Bool
 	stopping atomic.Bool
 	stopOnce sync.Once
@@ -139,6 +142,8 @@ func (g *Group) EmplaceBack(cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, 
 	}
 	g.members = append(g.members, s)
 	g.heads = append(g.heads, 0)
+	view := append([]*Stream(nil), g.members...)
+	g.view.Store(&view)
 	if g.data != nil {
 		g.data.AddProducer()
 	}
@@ -146,17 +151,16 @@ func (g *Group) EmplaceBack(cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, 
 }
 
 // Len returns the number of members.
-func (g *Group) Len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.members)
-}
+func (g *Group) Len() int { return len(g.memberList()) }
 
 // At returns member i.
-func (g *Group) At(i int) *Stream {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.members[i]
+func (g *Group) At(i int) *Stream { return g.memberList()[i] }
+
+func (g *Group) memberList() []*Stream {
+	if v := g.view.Load(); v != nil {
+		return *v
+	}
+	return nil
 }
 
 func (g *Group) sealMembers() {
@@ -333,6 +337,14 @@ func (g *Group) Stopped() bool { return g.stopping.Load() }
 // allocateFromRing is a ring group's allocate: pop a free chunk (blocking);
 // a stopped free ring gives no chunk.
 func (g *Group) allocateFromRing(_ int64, _ []uint64) *chunk.Chunk {
+	// A stopped free ring still hands out what it holds (Pop drains), but
+	// behaviour.md section 5 says a stopped free ring yields no chunk: a
+	// chunk taken during Stop would only be kept aside. stopping is set
+	// before Stop stops the rings, so a member woken from a blocked ready by
+	// the data ring's stop cannot take a fresh chunk either.
+	if g.stopping.Load() || g.free.Stopped() {
+		return nil
+	}
 	c, err := g.free.Pop()
 	if err != nil {
 		return nil
