@@ -110,29 +110,49 @@ func sizeArg(v C.size_t, what string) (int, C.int) {
 	return int(v), cgOK
 }
 
-func addUDP(p unsafe.Pointer, cfg transport.UDPConfig, maxSize, bufSize C.size_t) C.int {
+// netReader makes a socket reader from the parsed sizes and the stream's
+// CPU affinity, and says which local port it got.
+type netReader func(maxSize, bufSize int, cpus []int) (recv.Reader, int, error)
+
+// addNet is the common part of the UDP and TCP reader exports: check the
+// handle and sizes, make the reader (socket errors are CG_EIO with errno),
+// attach it and remember its port for cg_stream_last_reader_port.
+func addNet(p unsafe.Pointer, maxSize, bufSize C.size_t, open netReader) C.int {
 	sh, ok := getStream(p)
 	if !ok {
 		return cgESTATE
 	}
-	var code C.int
-	if cfg.MaxSize, code = sizeArg(maxSize, "max_size"); code != cgOK {
+	ms, code := sizeArg(maxSize, "max_size")
+	if code != cgOK {
 		return code
 	}
-	if cfg.BufferSize, code = sizeArg(bufSize, "buffer_size"); code != cgOK {
+	bs, code := sizeArg(bufSize, "buffer_size")
+	if code != cgOK {
 		return code
 	}
-	cfg.Affinity = sh.cpus()
-	r, err := transport.NewUDPReader(cfg)
+	r, port, err := open(ms, bs, sh.cpus())
 	if err != nil {
 		return fail(err, cgEIO)
 	}
-	port := r.LocalAddr().Port()
 	if code := addReader(sh, r); code != cgOK {
 		return code
 	}
 	sh.lastPort.Store(int32(port))
 	return cgOK
+}
+
+func addUDP(p unsafe.Pointer, cfg transport.UDPConfig, maxSize, bufSize C.size_t) C.int {
+	return addNet(p, maxSize, bufSize, func(ms, bs int, cpus []int) (recv.Reader, int, error) {
+		cfg.MaxSize, cfg.Affinity = ms, cpus
+		if cfg.BufferSize >= 0 { // negative: an adopted socket keeps its buffer
+			cfg.BufferSize = bs
+		}
+		r, err := transport.NewUDPReader(cfg)
+		if err != nil {
+			return nil, 0, err
+		}
+		return r, int(r.LocalAddr().Port()), nil
+	})
 }
 
 //export cg_stream_add_udp_reader
@@ -167,28 +187,14 @@ func cg_stream_add_udp_socket_reader(p unsafe.Pointer, fd C.int, maxSize C.size_
 }
 
 func addTCP(p unsafe.Pointer, cfg transport.TCPConfig, maxSize, bufSize C.size_t) C.int {
-	sh, ok := getStream(p)
-	if !ok {
-		return cgESTATE
-	}
-	var code C.int
-	if cfg.MaxSize, code = sizeArg(maxSize, "max_size"); code != cgOK {
-		return code
-	}
-	if cfg.BufferSize, code = sizeArg(bufSize, "buffer_size"); code != cgOK {
-		return code
-	}
-	cfg.Affinity = sh.cpus()
-	r, err := transport.NewTCPReader(cfg)
-	if err != nil {
-		return fail(err, cgEIO)
-	}
-	port := r.LocalAddr().Port()
-	if code := addReader(sh, r); code != cgOK {
-		return code
-	}
-	sh.lastPort.Store(int32(port))
-	return cgOK
+	return addNet(p, maxSize, bufSize, func(ms, bs int, cpus []int) (recv.Reader, int, error) {
+		cfg.MaxSize, cfg.BufferSize, cfg.Affinity = ms, bs, cpus
+		r, err := transport.NewTCPReader(cfg)
+		if err != nil {
+			return nil, 0, err
+		}
+		return r, int(r.LocalAddr().Port()), nil
+	})
 }
 
 //export cg_stream_add_tcp_reader
