@@ -34,12 +34,12 @@ type Group struct {
 	tail    uint64
 	slots   []*chunk.Chunk // slots[id % gmax] for id in [head, tail)
 	stopped bool
-	sealed  bool
 
 	// view is a copy of members for Len/At, which must not wait for mu: a
 	// member may hold mu while blocked on a ring.
 	view     atomic.Pointer[[]*Stream]
 	hasData  atomic.Bool
+	sealed   atomic.Bool
 	stopping atomic.Bool
 	stopOnce sync.Once
 	stopDone chan struct{}
@@ -133,7 +133,7 @@ func (g *Group) EmplaceBack(cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, 
 	if g.stopped || g.stopping.Load() {
 		return nil, statef("cannot add a stream to a stopped group")
 	}
-	if g.sealed || g.hasData.Load() {
+	if g.sealed.Load() || g.hasData.Load() {
 		return nil, statef("cannot add a stream to a group after readers were added or data arrived")
 	}
 	s, err := newStream(g, len(g.members), cfg, ccfg)
@@ -163,11 +163,10 @@ func (g *Group) memberList() []*Stream {
 	return nil
 }
 
-func (g *Group) sealMembers() {
-	g.mu.Lock()
-	g.sealed = true
-	g.mu.Unlock()
-}
+// sealMembers closes the group to new members. It must not take g.mu: a
+// member may hold it while blocked on an empty free ring, and adding a
+// reader to another member must not wait for the consumer.
+func (g *Group) sealMembers() { g.sealed.Store(true) }
 
 func (g *Group) noteData() {
 	if !g.hasData.Load() {
@@ -245,7 +244,7 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 		g.cond.Wait()
 		// Another member may have asked us to flush while we waited.
 		if t := s.flushTarget.Load(); t > s.head {
-			s.advanceTo(t, StatIncompleteHeapsEvicted)
+			s.advanceTo(t)
 			g.setHeadLocked(s, s)
 		}
 	}
@@ -270,7 +269,7 @@ func (g *Group) requestFlushLocked(target uint64, requester *Stream) {
 			// Targets rise only under g.mu, which we hold, so flushing to
 			// the current target leaves nothing for m to notice later.
 			if !m.stopped {
-				m.advanceTo(m.flushTarget.Load(), StatIncompleteHeapsEvicted)
+				m.advanceTo(m.flushTarget.Load())
 				m.foldBatch()
 				g.setHeadLocked(m, requester)
 			}

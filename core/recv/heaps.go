@@ -14,6 +14,7 @@ type liveHeap struct {
 	packets  int64
 	used     bool
 	discard  bool   // placement refused it: absorb its packets, write nothing
+	late     bool   // its chunk left the window before it completed (also discard)
 	chunkID  uint64 // valid unless discard
 	dst      []byte // chunk.data[heap_offset : heap_offset+length]
 	present  []byte // chunk.present (nil if discard)

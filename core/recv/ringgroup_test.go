@@ -332,3 +332,23 @@ func TestRingGroupStopFreeRingEmpty(t *testing.T) {
 		}
 	})
 }
+
+// Adding a reader to one member must not wait for the consumer while
+// another member is blocked on an empty free ring holding the group lock
+// (spead2-style code adds every reader before it starts consuming).
+func TestRingGroupAddReaderWhileAllocateBlocks(t *testing.T) {
+	f, _, free, _ := gRingSetup(t, 4, 2, 2, Lossy, 4, 4)
+	// 48 heaps = 12 chunks for member 0 alone: it uses up the 4 free chunks
+	// and then blocks in allocate, holding the group lock.
+	r0 := &gSliceReader{pkts: f.memberPackets(t, 0, seq(0, 48)), batch: 4}
+	if err := f.members[0].AddReader(r0); err != nil {
+		t.Fatal(err)
+	}
+	gWaitFor(t, "the free ring to run dry", func() bool { return free.Len() == 0 })
+	done := gGo(func() {
+		if err := f.members[1].AddReader(&gSliceReader{pkts: f.memberPackets(t, 1, seq(0, 8)), batch: 4}); err != nil {
+			t.Error(err)
+		}
+	})
+	gWithin(t, 5*time.Second, "AddReader on member 1 while member 0 waits for a free chunk", done)
+}

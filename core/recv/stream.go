@@ -254,7 +254,7 @@ func (s *Stream) stopLocked() {
 	}
 	s.stopped = true
 	s.stoppedPub.Store(true)
-	s.advanceTo(inf, StatIncompleteHeapsFlushed)
+	s.advanceTo(inf)
 	s.group.mu.Lock()
 	s.group.setHeadLocked(s, s)
 	s.group.mu.Unlock()
@@ -328,7 +328,7 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 // honourFlush moves the window to t at the group's request (mu held, group
 // lock not held).
 func (s *Stream) honourFlush(t uint64) {
-	s.advanceTo(t, StatIncompleteHeapsEvicted)
+	s.advanceTo(t)
 	s.group.mu.Lock()
 	s.group.setHeadLocked(s, s)
 	s.group.mu.Unlock()
@@ -349,22 +349,26 @@ func (s *Stream) recheckFlush() {
 	}
 }
 
-// advanceTo moves the member's window to start at newHead: live heaps in
-// chunks before it are dropped (counted under stat) and cached slots
-// invalidated. The caller publishes the head to the group. mu held.
-func (s *Stream) advanceTo(newHead uint64, stat int) {
+// advanceTo moves the member's window to start at newHead and invalidates
+// cached slots before it. A live heap whose chunk falls behind the window
+// writes nothing more: it becomes a late heap, absorbing its remaining
+// packets, and counts as too_old_heaps if it completes (behaviour.md
+// section 3) or as evicted/flushed if it does not. newHead == inf (stop)
+// flushes every live heap. The caller publishes the head to the group.
+// mu held.
+func (s *Stream) advanceTo(newHead uint64) {
 	if newHead <= s.head {
 		return
 	}
 	for i := range s.heaps.entries {
 		h := &s.heaps.entries[i]
-		// A discard heap (rejected, too old, no chunk) writes nothing, so
-		// the window moving is no reason to drop it: dropping it counted
-		// it as evicted and, out of order, had its next packet place and
-		// count it again (rejected twice, then flushed). Only max_heaps
-		// eviction and stopping end it, as for any other heap.
-		if h.used && (newHead == inf || (!h.discard && h.chunkID < newHead)) {
-			s.dropHeap(h, stat)
+		switch {
+		case !h.used:
+		case newHead == inf:
+			s.dropHeap(h, StatIncompleteHeapsFlushed)
+		case !h.discard && h.chunkID < newHead:
+			h.discard, h.late = true, true
+			h.dst, h.present = nil, nil
 		}
 	}
 	for i := range s.slots {
@@ -449,6 +453,9 @@ func (s *Stream) processPacket(b []byte) bool {
 	if h.received == h.length {
 		if h.dst != nil && s.presence == 0 {
 			h.present[h.index] = 1
+		}
+		if h.late {
+			s.batch[StatTooOldHeaps]++
 		}
 		s.batch[StatHeaps]++
 		s.clearHeap(h)
@@ -570,7 +577,7 @@ func (s *Stream) chunkFor(id uint64) (c *chunk.Chunk, tooOld bool) {
 		}
 	} else {
 		// Slide the window so id is its last chunk (a far jump re-bases it).
-		s.advanceTo(id+1-s.smax, StatIncompleteHeapsEvicted)
+		s.advanceTo(id + 1 - s.smax)
 	}
 	g := s.group
 	g.mu.Lock()

@@ -326,15 +326,20 @@ func TestChunkStreamCases(t *testing.T) {
 		{
 			// Heap 5 (chunk 1) is incomplete when chunk 10 arrives: it is
 			// evicted with its chunk, and its later packets go nowhere.
-			name:        "far jump from a full window evicts incomplete heaps",
+			// Heap 5 is half done when heap 40 moves the window past its
+			// chunk: it writes nothing more, and completing later counts it
+			// as too old (behaviour.md section 3). It keeps its table slot,
+			// so heap 40 takes slot 1 (probe 2) and heap 5's last packets
+			// find it at probe 1.
+			name:        "far jump leaves an incomplete heap behind: too old when it completes",
 			batches:     [][][]byte{cat(pks(0), pk(5, 0, 1)), pks(40), pk(5, 2, 3)},
 			readyBefore: []int64{0, 1},
 			alloc:       []int64{0, 1, 9, 10}, ready: []int64{0, 1, 9, 10},
 			chunks: map[int64]*chunkWant{
 				0: wantChunk().full(0, 0), 1: wantChunk().part(1, 5, 0, 1), 9: wantChunk(), 10: wantChunk().full(0, 40),
 			},
-			stats: map[string]uint64{"packets": 12, "batches": 3, "max_batch": 6, "heaps": 3, "incomplete_heaps_evicted": 1,
-				"search_dist": 7 + (4 + 1) + 7 + 4 + 4},
+			stats: map[string]uint64{"packets": 12, "batches": 3, "max_batch": 6, "heaps": 3, "too_old_heaps": 1,
+				"search_dist": 7 + (4 + 1) + (4 + 3*2) + 1 + 1},
 		},
 		{
 			// Heap 100 is rejected on its first packet; the window moving
