@@ -1,0 +1,50 @@
+"""A newcomer's install: build the wheel, install it into a fresh virtualenv
+(cffi and numpy from PyPI), and run examples/python/minimal.py there."""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_wheel_into_fresh_venv(tmp_path):
+    if shutil.which("go") is None:
+        pytest.skip("building the wheel needs the Go toolchain")
+    # Build from a copy of the sources, as a newcomer's checkout would be,
+    # without touching this tree's build products.
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns(".git", ".venv", "build", "dist", "_lib", "__pycache__", "*.egg-info",
+                                    ".pytest_cache", "tests")
+    shutil.copytree(ROOT, src, ignore=ignore)
+    wheels = tmp_path / "wheels"
+    env = {k: v for k, v in os.environ.items() if k not in ("CHUNKGROUP_LIB", "PYTHONPATH", "PYTHONHOME")}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(src)],
+                   check=True, env=env, timeout=600)
+    (whl,) = glob.glob(str(wheels / "chunkgroup-*.whl"))
+    assert "-py3-none-linux" in os.path.basename(whl)
+    names = zipfile.ZipFile(whl).namelist()
+    assert "chunkgroup/_lib/libchunkgroup.so" in names
+    assert "chunkgroup/py.typed" in names
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = str(venv / "bin" / "python")
+    subprocess.run([py, "-m", "pip", "install", "-q", "--find-links", str(wheels), whl, "numpy"],
+                   check=True, env=env, timeout=600)
+    run_dir = tmp_path / "elsewhere"
+    run_dir.mkdir()
+    out = subprocess.run([py, os.path.join(ROOT, "examples", "python", "minimal.py")], cwd=run_dir, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("OK")
+    where = subprocess.run([py, "-c", "import chunkgroup._ffi as f; print(f.LIB_PATH)"], cwd=run_dir, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert where.startswith(str(venv)), where

@@ -1,0 +1,85 @@
+"""Teardown by garbage collection, and no leaks over many cycles."""
+
+import gc
+import threading
+import time
+
+from chunkgroup import Stopped, recv, send
+from chunkgroup import _ffi
+from conftest import HPC, TS_ID, collect, make_group, member_buffers, open_fds, payload, udp_socket
+
+
+def test_gc_teardown_with_readers_running_and_consumer_blocked():
+    socks = [udp_socket() for _ in range(4)]
+    g = make_group(group_chunks=4, n_free=8)
+    for m, s in zip(g, socks):
+        m.add_udp_reader(s)
+    # Put chunks in flight: heaps for chunk 0 (incomplete: no heap for slot 7).
+    with send.UdpSender([s.getsockname() for s in socks]) as tx:
+        for x in range(HPC - 1):
+            tx.send_heap(x + 1, {TS_ID: x}, payload(x), dest=x % 4)
+    time.sleep(0.3)
+    data = g.data_ringbuffer
+    outcome = []
+
+    def consumer():
+        try:
+            while True:
+                outcome.append(data.get().chunk_id)
+        except Stopped:
+            outcome.append("stopped")
+
+    t = threading.Thread(target=consumer)
+    t.start()
+    time.sleep(0.2)
+    assert t.is_alive()
+    del g, m
+    gc.collect()
+    t.join(20)
+    assert not t.is_alive(), "consumer not released by the group's teardown"
+    assert outcome[-1] == "stopped"
+    del data
+    gc.collect()
+    assert _ffi.registry_size() == 0
+    for s in socks:
+        s.close()
+
+
+def test_gc_of_ring_stream():
+    data, free = recv.ChunkRingbuffer(2), recv.ChunkRingbuffer(2)
+    from conftest import ITEMS, grid, make_chunk
+    import chunkgroup
+    s = recv.ChunkRingStream(chunkgroup.ThreadPool(), recv.StreamConfig(),
+                             recv.ChunkStreamConfig(items=ITEMS, place=grid()), data, free)
+    sock = udp_socket()
+    s.add_udp_reader(sock)
+    s.add_free_chunk(make_chunk())
+    del s, data, free
+    gc.collect()
+    assert _ffi.registry_size() == 0
+    sock.close()
+
+
+def test_no_leak_over_many_cycles():
+    bufs = member_buffers(range(HPC), n=2)
+
+    def cycle():
+        g = make_group(n_members=2, n_free=2, group_chunks=2)
+        for m, b in zip(g, bufs):
+            m.add_buffer_reader(b)
+        got = collect(g, recycle=False)
+        assert [x.chunk_id for x in got] == [0] and got[0].present.all()
+
+    for _ in range(20):
+        cycle()
+    gc.collect()
+    fds = open_fds()
+    for _ in range(2000):
+        cycle()
+    gc.collect()
+    assert _ffi.registry_size() == 0
+    assert open_fds() <= fds + 4
+    deadline = time.monotonic() + 5
+    while _ffi.held_buffers() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _ffi.held_buffers() == 0
