@@ -284,7 +284,7 @@ def test_place_forms(place_lib, form):
 
 def test_place_scipy_low_level_callable(place_lib):
     # scipy is not a test dependency; the same capsule form is covered by
-    # test_place_capsule_* with tuples built by hand.
+    # test_place_forms with PyCapsule tuples built by hand.
     scipy = pytest.importorskip("scipy", reason="scipy is not installed (not a test dependency)")
     dll = ctypes.CDLL(place_lib)
     p = params()
