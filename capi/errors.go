@@ -34,7 +34,7 @@ const (
 // returns code. A cgo export runs on the C thread that called it, so the
 // thread-local storage in shim.c is that thread's.
 func setErr(code int, errnum int, msg string) C.int {
-	C.cgshim_set_error((*C.char)(unsafe.Pointer(unsafe.StringData(msg))), C.size_t(len(msg)), C.int(errnum))
+	C.cgshim_set_error((*C.char)(unsafe.Pointer(unsafe.StringData(msg))), C.size_t(len(msg)), C.int(errnum), C.int(code))
 	return C.int(code)
 }
 

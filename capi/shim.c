@@ -12,14 +12,16 @@
  * export sets the error of the thread that made the failing call. */
 static __thread char cg_err_msg[1024];
 static __thread int cg_err_errno;
+static __thread int cg_err_status;
 
-void cgshim_set_error(const char *msg, size_t len, int errnum) {
+void cgshim_set_error(const char *msg, size_t len, int errnum, int status) {
     if (len >= sizeof cg_err_msg)
         len = sizeof cg_err_msg - 1;
     if (len > 0)
         memcpy(cg_err_msg, msg, len);
     cg_err_msg[len] = '\0';
     cg_err_errno = errnum;
+    cg_err_status = status;
 }
 
 const char *cg_version(void) {
@@ -29,6 +31,8 @@ const char *cg_version(void) {
 const char *cg_last_error(void) { return cg_err_msg; }
 
 int cg_last_errno(void) { return cg_err_errno; }
+
+int cg_last_status(void) { return cg_err_status; }
 
 /* Order must match goLayout in layout.go. */
 static const size_t cg_layout_table[] = {

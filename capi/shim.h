@@ -41,8 +41,9 @@ static inline void cgshim_release(void *fn, void *user) {
 /* Internal: not exported from the shared library. */
 #define CGSHIM_HIDDEN __attribute__((visibility("hidden")))
 
-/* Records the calling thread's last error (msg need not be terminated). */
-CGSHIM_HIDDEN void cgshim_set_error(const char *msg, size_t len, int errnum);
+/* Records the calling thread's last error (msg need not be terminated),
+ * its errno and its CG_E* status. */
+CGSHIM_HIDDEN void cgshim_set_error(const char *msg, size_t len, int errnum, int status);
 
 /* Layout of the ABI structs as the C compiler sees them (see layout.go). */
 CGSHIM_HIDDEN size_t cgshim_layout_count(void);

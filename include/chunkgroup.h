@@ -150,6 +150,9 @@ const char *cg_version(void);
 const char *cg_last_error(void);
 /* errno of the last failed socket/file call on this thread (0 if none). */
 int cg_last_errno(void);
+/* CG_E* status of the last failed call on this thread (CG_OK if none);
+ * for constructors, which return NULL, this says why. */
+int cg_last_status(void);
 /* Route log messages (socket buffer smaller than asked, reader failures,
  * chunks dropped at shutdown) to fn, at every level; fn may be called from
  * any thread, concurrently. NULL restores the default: warnings and errors

@@ -99,6 +99,7 @@ typedef struct cg_sender              cg_sender;
 const char *cg_version(void);
 const char *cg_last_error(void);
 int cg_last_errno(void);
+int cg_last_status(void);
 void cg_set_log_callback(cg_log_fn fn, void *user);
 cg_stream_config *cg_stream_config_new(void);
 void cg_stream_config_free(cg_stream_config *);
@@ -325,18 +326,14 @@ def check(status: int, what: str = "") -> None:
 
 
 def check_ptr(ptr: Any, what: str, default: type = ValueError) -> Any:
-    """Raise for a NULL returned by a constructor.
-
-    The ABI reports only a message (no status code) for failed
-    constructors, so the caller says which exception is most likely;
-    an errno means a socket or file failure (OSError).
-    """
+    """Raise for a NULL returned by a constructor, mapped from the
+    thread's last status (cg_last_status) like any other failure; default
+    is used only if the library recorded no status."""
     if ptr == ffi.NULL:
-        msg = last_error() or f"{what} failed"
-        err = lib.cg_last_errno()
-        if err:
-            raise OSError(err, msg)
-        raise default(msg)
+        status = lib.cg_last_status()
+        if status != lib.CG_OK:
+            raise make_error(status, f"{what} failed")
+        raise default(last_error() or f"{what} failed")
     return ptr
 
 
