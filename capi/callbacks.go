@@ -22,7 +22,7 @@ type cPlacer struct {
 
 // Place implements recv.Placer.
 func (p *cPlacer) Place(d *recv.PlaceData) {
-	C.cgshim_place(p.fn, unsafe.Pointer(d), C.size_t(recv.PlaceDataSize), p.user)
+	C.cgshim_place(C.uintptr_t(uintptr(p.fn)), C.uintptr_t(uintptr(unsafe.Pointer(d))), C.size_t(recv.PlaceDataSize), C.uintptr_t(uintptr(p.user)))
 }
 
 // statsPtr is the address of a stream's per-batch statistics (off-heap).

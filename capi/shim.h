@@ -22,8 +22,11 @@ typedef void (*cgshim_ready_fn)(struct cg_chunk *, uint64_t *, void *);
 typedef void (*cgshim_log_fn)(int, const char *, void *);
 typedef void (*cgshim_release_fn)(void *);
 
-static inline void cgshim_place(void *fn, void *pd, size_t size, void *user) {
-    ((cgshim_place_fn)fn)((struct cg_place_data *)pd, size, user);
+/* Integer arguments: cgo checks every pointer argument of a call for Go
+ * pointers (GODEBUG=cgocheck=1, the default), which costs more than the
+ * call itself on the per-heap path. These are all C or off-heap addresses. */
+static inline void cgshim_place(uintptr_t fn, uintptr_t pd, size_t size, uintptr_t user) {
+    ((cgshim_place_fn)fn)((struct cg_place_data *)pd, size, (void *)user);
 }
 static inline void *cgshim_allocate(void *fn, int64_t chunk_id, void *batch_stats, void *user) {
     return ((cgshim_allocate_fn)fn)(chunk_id, (uint64_t *)batch_stats, user);
