@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/chunkgroup/chunkgroup/core/send"
@@ -67,11 +68,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "chunkgroup-bench: unknown subcommand %q\n%s", name, usage)
 		os.Exit(2)
 	}
+	// CHUNKGROUP_CPUPROFILE=FILE writes a CPU profile of the run (go tool pprof).
+	if path := os.Getenv("CHUNKGROUP_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	err := fn(os.Args[2:])
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "chunkgroup-bench %s: %v\n", name, err)
 		os.Exit(1)
 	}
