@@ -210,3 +210,32 @@ func TestUDPGroupStopWhileIdle(t *testing.T) {
 		t.Fatal("Stop did not return within 5 s with readers blocked in receive")
 	}
 }
+
+// A capture written by the sender, read back by one pcap reader per member
+// (each filtering its own destination port), gives the exact chunks.
+func TestPcapGroupExact(t *testing.T) {
+	ng := newNetGroup(t, recv.Lossless)
+	path := t.TempDir() + "/capture.pcap"
+	var dests []string
+	for i := range ng.members {
+		dests = append(dests, fmt.Sprintf("127.0.0.1:%d", 9001+i))
+	}
+	sc := send.Scenario{HeapPayload: netHeapSize, PacketPayload: 1024, HeapsPerChunk: netHeapsPerChunk}
+	enc, _ := spead.NewEncoder(sc.EncoderConfig())
+	target, err := send.CreatePcapSender(path, dests, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendAll(t, target)
+	for i, s := range ng.members {
+		r, err := transport.NewPcapReader(path, fmt.Sprintf("udp dst port %d", 9001+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddReader(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go ng.consume()
+	ng.check(t)
+}
