@@ -70,10 +70,10 @@ type Stream struct {
 	started      bool
 	readerWG     sync.WaitGroup
 	err          error
-	inputDone    bool // stopped because of its input: ends once
+	readersDone  bool // set before the final wait for readers: no new ones
 	producerGone atomic.Bool
 	userStopping atomic.Bool
-	closeOnce    sync.Once
+	releaseOnce  sync.Once
 }
 
 func newStream(g *Group, index int, cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, error) {
@@ -171,7 +171,7 @@ func (s *Stream) Err() error {
 func (s *Stream) AddReader(r Reader) error {
 	s.readersMu.Lock()
 	defer s.readersMu.Unlock()
-	if s.isStopped() {
+	if s.readersDone || s.isStopped() {
 		r.Close()
 		releaseReader(r)
 		return statef("cannot add a reader to a stopped stream")
@@ -193,6 +193,9 @@ func (s *Stream) Start() error {
 	defer s.readersMu.Unlock()
 	if s.started {
 		return nil
+	}
+	if s.readersDone {
+		return statef("cannot start a stopped stream")
 	}
 	s.started = true
 	for _, r := range s.pending {
@@ -268,6 +271,11 @@ func (s *Stream) Stop() { s.group.Stop() }
 // reader is blocked in I/O), then the window, then wait for the readers.
 func (s *Stream) stopForGroup() {
 	s.userStopping.Store(true)
+	// No reader may start once we wait for them (runReader is only called
+	// with readersMu held, so this orders every readerWG.Add before Wait).
+	s.readersMu.Lock()
+	s.readersDone = true
+	s.readersMu.Unlock()
 	s.closeReaders()
 	s.mu.Lock()
 	s.stopLocked()
@@ -285,7 +293,7 @@ func (s *Stream) stopForGroup() {
 
 // release frees the off-heap buffers; only after every reader has ended.
 func (s *Stream) release() {
-	s.closeOnce.Do(func() {
+	s.releaseOnce.Do(func() {
 		offheap.Free(s.mem)
 		s.mem, s.pd, s.items, s.batch, s.scratch = nil, nil, nil, nil, nil
 	})
