@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # C ABI test suite: builds the library, compiles every test against
 # include/chunkgroup.h and build/libchunkgroup.so with strict warnings, runs
-# them plainly, with GODEBUG=cgocheck=1, and under valgrind (memcheck, with
+# them plainly, with GODEBUG=cgocheck=1, against a GOEXPERIMENT=cgocheck2 build, and under valgrind (memcheck, with
 # a Go runtime built with -tags valgrind; see valgrind.supp), compiles a C++17
 # translation unit, and builds and runs the C examples (also against an
 # installed copy found with pkg-config, and under valgrind).
@@ -72,6 +72,20 @@ for t in "${TESTS[@]}"; do
     run "$t" env "$OUT/$t"
     run "$t.cgocheck" env GODEBUG=cgocheck=1 "$OUT/$t"
 done
+
+# The full cgo pointer check (every pointer store from Go to C memory and
+# back) needs a library built with GOEXPERIMENT=cgocheck2.
+CC2=$ROOT/build/cgocheck2
+mkdir -p "$CC2"
+if GOEXPERIMENT=cgocheck2 "$GO" build -buildmode=c-shared -trimpath -o "$CC2/libchunkgroup.so" ./capi; then
+    rm -f "$CC2/libchunkgroup.h"
+    ln -sf libchunkgroup.so "$CC2/libchunkgroup.so.0"
+    for t in "${TESTS[@]}"; do
+        run "$t.cgocheck2" env LD_LIBRARY_PATH="$CC2" "$OUT/$t"
+    done
+else
+    fail "build of the cgocheck2 variant of the library"
+fi
 
 # Examples: in-tree, then against an installed copy via pkg-config.
 if make -s -C examples/c clean run CC="$CC" >"$OUT/examples.log" 2>&1; then pass; else fail "examples (see $OUT/examples.log)"; cat "$OUT/examples.log"; fi
