@@ -55,6 +55,7 @@ type streamH struct {
 	handle     unsafe.Pointer
 	standalone bool
 	lastPort   atomic.Int32
+	udpGRO     atomic.Bool // cg_stream_set_udp_gro: for UDP readers added later
 
 	mu       sync.Mutex
 	affinity []int

@@ -111,8 +111,8 @@ func sizeArg(v C.size_t, what string) (int, C.int) {
 }
 
 // netReader makes a socket reader from the parsed sizes and the stream's
-// CPU affinity, and says which local port it got.
-type netReader func(maxSize, bufSize int, cpus []int) (recv.Reader, int, error)
+// reader settings (CPU affinity, GRO), and says which local port it got.
+type netReader func(maxSize, bufSize int, sh *streamH) (recv.Reader, int, error)
 
 // addNet is the common part of the UDP and TCP reader exports: check the
 // handle and sizes, make the reader (socket errors are CG_EIO with errno),
@@ -130,7 +130,7 @@ func addNet(p unsafe.Pointer, maxSize, bufSize C.size_t, open netReader) C.int {
 	if code != cgOK {
 		return code
 	}
-	r, port, err := open(ms, bs, sh.cpus())
+	r, port, err := open(ms, bs, sh)
 	if err != nil {
 		return fail(err, cgEIO)
 	}
@@ -142,8 +142,8 @@ func addNet(p unsafe.Pointer, maxSize, bufSize C.size_t, open netReader) C.int {
 }
 
 func addUDP(p unsafe.Pointer, cfg transport.UDPConfig, maxSize, bufSize C.size_t) C.int {
-	return addNet(p, maxSize, bufSize, func(ms, bs int, cpus []int) (recv.Reader, int, error) {
-		cfg.MaxSize, cfg.Affinity = ms, cpus
+	return addNet(p, maxSize, bufSize, func(ms, bs int, sh *streamH) (recv.Reader, int, error) {
+		cfg.MaxSize, cfg.Affinity, cfg.GRO = ms, sh.cpus(), sh.udpGRO.Load()
 		if cfg.BufferSize >= 0 { // negative: an adopted socket keeps its buffer
 			cfg.BufferSize = bs
 		}
@@ -187,8 +187,8 @@ func cg_stream_add_udp_socket_reader(p unsafe.Pointer, fd C.int, maxSize C.size_
 }
 
 func addTCP(p unsafe.Pointer, cfg transport.TCPConfig, maxSize, bufSize C.size_t) C.int {
-	return addNet(p, maxSize, bufSize, func(ms, bs int, cpus []int) (recv.Reader, int, error) {
-		cfg.MaxSize, cfg.BufferSize, cfg.Affinity = ms, bs, cpus
+	return addNet(p, maxSize, bufSize, func(ms, bs int, sh *streamH) (recv.Reader, int, error) {
+		cfg.MaxSize, cfg.BufferSize, cfg.Affinity = ms, bs, sh.cpus()
 		r, err := transport.NewTCPReader(cfg)
 		if err != nil {
 			return nil, 0, err
@@ -258,6 +258,16 @@ func cg_stream_set_affinity(p unsafe.Pointer, cpus *C.int, n C.size_t) C.int {
 	sh.mu.Lock()
 	sh.affinity = list
 	sh.mu.Unlock()
+	return cgOK
+}
+
+//export cg_stream_set_udp_gro
+func cg_stream_set_udp_gro(p unsafe.Pointer, enable C.int) C.int {
+	sh, ok := getStream(p)
+	if !ok {
+		return cgESTATE
+	}
+	sh.udpGRO.Store(enable != 0)
 	return cgOK
 }
 

@@ -196,6 +196,7 @@ int  cg_stream_add_udp_socket_reader(cg_stream *, int fd, size_t max_size);
 int  cg_stream_add_tcp_reader(cg_stream *, const char *bind_host, uint16_t port, size_t max_size, size_t buffer_size);
 int  cg_stream_add_tcp_acceptor_reader(cg_stream *, int listen_fd, size_t max_size);
 int  cg_stream_add_pcap_file_reader(cg_stream *, const char *path, const char *filter);
+int  cg_stream_set_udp_gro(cg_stream *, int enable);
 int  cg_stream_set_affinity(cg_stream *, const int *cpus, size_t n);
 int  cg_stream_last_reader_port(cg_stream *);
 int  cg_stream_start(cg_stream *);

@@ -193,10 +193,13 @@ static void test_tcp_stream_and_udp_free(void) {
     REQUIRE(s != NULL);
     int cpu = 0;
     CHECK_EQ(cg_stream_set_affinity(s, &cpu, 1), CG_OK);
+    CHECK_EQ(cg_stream_set_udp_gro(s, 1), CG_OK);
     CHECK_EQ(cg_stream_add_udp_reader(s, "127.0.0.1", 0, 0, 0), CG_OK);
     CHECK_EQ(cg_stream_stop(s), CG_OK);
     CHECK_EQ(cg_stream_add_udp_reader(s, "127.0.0.1", 0, 0, 0), CG_ESTATE);
     cg_stream_free(s);
+    CHECK_EQ(cg_stream_set_udp_gro(s, 1), CG_ESTATE); /* freed handle */
+    CHECK_EQ(cg_stream_set_udp_gro(NULL, 1), CG_ESTATE);
     cg_chunk_stream_config_free(cc);
     cg_stream_config_free(sc);
     pthread_mutex_destroy(&pool.mu);
