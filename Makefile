@@ -55,6 +55,9 @@ test: gotest ctest pytest
 gotest:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 600s ./...
+	@# The race detector turns streaming stores off (core/memcopy), so the
+	@# packages that use them also run once without it.
+	$(GO) test -count=1 -timeout 300s ./core/memcopy ./core/recv ./core/transport
 
 ctest: $(LIB)
 	bash tests/c/run.sh

@@ -42,14 +42,7 @@ func getStreamConfig(p unsafe.Pointer) (*streamConfigH, bool) {
 func (h *streamConfigH) snapshot() recv.StreamConfig {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c := h.cfg
-	// Re-adding the custom statistics gives the copy its own array.
-	out := recv.StreamConfig{MaxHeaps: c.MaxHeaps, Substreams: c.Substreams, StopOnStopItem: c.StopOnStopItem,
-		AllowOutOfOrder: c.AllowOutOfOrder, StreamID: c.StreamID, ExplicitStart: c.ExplicitStart}
-	for _, s := range c.Stats()[recv.NumStandardStats:] {
-		out.AddStat(s.Name, s.Mode)
-	}
-	return out
+	return h.cfg.Clone()
 }
 
 //export cg_stream_config_new
@@ -125,6 +118,23 @@ func cg_stream_config_set_stream_id(p unsafe.Pointer, v C.uintptr_t) C.int {
 //export cg_stream_config_set_explicit_start
 func cg_stream_config_set_explicit_start(p unsafe.Pointer, v C.int) C.int {
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int { c.ExplicitStart = boolArg(v); return cgOK })
+}
+
+//export cg_stream_config_set_memcpy
+func cg_stream_config_set_memcpy(p unsafe.Pointer, v C.int) C.int {
+	return withStreamConfig(p, func(c *recv.StreamConfig) C.int {
+		m := recv.MemcpyMode(v)
+		if m != recv.MemcpyStd && m != recv.MemcpyNonTemporal {
+			return setErrf(cgEINVAL, 0, "unknown memcpy mode %d", int(v))
+		}
+		c.Memcpy = m
+		return cgOK
+	})
+}
+
+//export cg_stream_config_get_memcpy
+func cg_stream_config_get_memcpy(p unsafe.Pointer) C.int {
+	return readStreamConfig(p, func(c *recv.StreamConfig) C.int { return C.int(c.Memcpy) })
 }
 
 // readStreamConfig returns a field of the configuration, zero for a bad handle.

@@ -50,6 +50,19 @@ type StatConfig struct {
 	Mode StatMode
 }
 
+// MemcpyMode selects how payload is copied into chunks (spead2's
+// MEMCPY_STD / MEMCPY_NONTEMPORAL).
+type MemcpyMode int
+
+const (
+	// MemcpyStd copies with ordinary stores (through the cache).
+	MemcpyStd MemcpyMode = iota
+	// MemcpyNonTemporal copies with streaming stores that bypass the cache:
+	// faster when chunks are larger than the cache, as they usually are
+	// (see core/memcopy). The default.
+	MemcpyNonTemporal
+)
+
 // StreamConfig configures heap assembly (behaviour.md section 2).
 type StreamConfig struct {
 	MaxHeaps        int  // incomplete heaps kept per substream (>= 1)
@@ -58,12 +71,19 @@ type StreamConfig struct {
 	AllowOutOfOrder bool // accept a heap's packets in any offset order
 	StreamID        uintptr
 	ExplicitStart   bool // readers wait for Start
+	Memcpy          MemcpyMode
 	stats           []StatConfig
 }
 
 // DefaultStreamConfig returns spead2's defaults.
 func DefaultStreamConfig() StreamConfig {
-	return StreamConfig{MaxHeaps: DefaultMaxHeaps, Substreams: 1, StopOnStopItem: true}
+	return StreamConfig{MaxHeaps: DefaultMaxHeaps, Substreams: 1, StopOnStopItem: true, Memcpy: MemcpyNonTemporal}
+}
+
+// Clone returns a copy that later AddStat calls on either cannot disturb.
+func (c StreamConfig) Clone() StreamConfig {
+	c.stats = append([]StatConfig(nil), c.stats...)
+	return c
 }
 
 // Validate reports the first invalid field.
@@ -73,6 +93,9 @@ func (c *StreamConfig) Validate() error {
 	}
 	if c.Substreams < 1 {
 		return invalidf("substreams must be at least 1, got %d", c.Substreams)
+	}
+	if c.Memcpy != MemcpyStd && c.Memcpy != MemcpyNonTemporal {
+		return invalidf("unknown memcpy mode %d", c.Memcpy)
 	}
 	return nil
 }

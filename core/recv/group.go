@@ -7,6 +7,7 @@ import (
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
 	"github.com/chunkgroup/chunkgroup/core/logx"
+	"github.com/chunkgroup/chunkgroup/core/memcopy"
 	"github.com/chunkgroup/chunkgroup/core/ring"
 )
 
@@ -178,6 +179,9 @@ func (g *Group) noteData() {
 // can still write. ctx is the member whose lock the caller holds (its batch
 // statistics go to the callbacks). g.mu held.
 func (g *Group) setHeadLocked(m, ctx *Stream) {
+	// The caller's streaming payload stores must be visible before any
+	// chunk is readied (other members fenced at the end of their batches).
+	memcopy.Fence()
 	g.heads[m.index] = m.head
 	newHead := inf
 	for _, h := range g.heads {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
 	"github.com/chunkgroup/chunkgroup/core/logx"
+	"github.com/chunkgroup/chunkgroup/core/memcopy"
 	"github.com/chunkgroup/chunkgroup/core/offheap"
 	"github.com/chunkgroup/chunkgroup/core/spead"
 )
@@ -45,6 +46,7 @@ type Stream struct {
 	slots    []windowSlot
 	stopped  bool
 	presence int64 // packet presence payload size, 0 = per-heap presence
+	streamNT bool  // copy payload with streaming stores (core/memcopy)
 
 	// Off-heap buffers handed to the place function (and from there maybe C).
 	mem     []byte
@@ -96,6 +98,7 @@ func newStream(g *Group, index int, cfg StreamConfig, ccfg ChunkStreamConfig) (*
 	s.smax = uint64(ccfg.MaxChunks)
 	s.slots = make([]windowSlot, ccfg.MaxChunks)
 	s.presence = int64(ccfg.PacketPresencePayloadSize)
+	s.streamNT = cfg.Memcpy == MemcpyNonTemporal
 
 	// One off-heap block: place data, items, batch stats, extra scratch.
 	pdSize := int(PlaceDataSize)
@@ -324,6 +327,7 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 	}
 	s.foldBatch()
 	stopped := s.stopped
+	memcopy.Fence() // this batch's payload is visible before the lock is
 	s.mu.Unlock()
 	s.recheckFlush()
 	if stopped {
@@ -447,7 +451,7 @@ func (s *Stream) processPacket(b []byte) bool {
 		return true // duplicate or gap
 	}
 	if h.dst != nil {
-		copy(h.dst[off:off+n], p.Payload)
+		memcopy.Copy(h.dst[off:off+n], p.Payload, s.streamNT)
 		// Only a packet that carries bytes marks its presence slot: a
 		// zero-length packet would otherwise flag a slot whose packet never
 		// came, and one at offset == heap length would index past the
@@ -481,7 +485,7 @@ func (s *Stream) singlePacketHeap(b []byte, p *spead.Packet) {
 		return
 	}
 	data := c.Data()
-	copy(data[off:off+uintptr(p.PayloadLength)], p.Payload)
+	memcopy.Copy(data[off:off+uintptr(p.PayloadLength)], p.Payload, s.streamNT)
 	// Per-heap and per-packet presence agree here: payload_offset is 0.
 	c.Present()[index] = 1
 }

@@ -28,6 +28,8 @@ __all__ = [
     "DESCRIPTOR_ID",
     "STREAM_CTRL_ID",
     "CTRL_STREAM_STOP",
+    "MEMCPY_STD",
+    "MEMCPY_NONTEMPORAL",
     "__version__",
     "native_version",
 ]
@@ -41,6 +43,13 @@ PAYLOAD_LENGTH_ID = 4
 DESCRIPTOR_ID = 5
 STREAM_CTRL_ID = 6
 CTRL_STREAM_STOP = 2
+
+# StreamConfig(memcpy=...): how payload is copied into chunks, as spead2
+# names it. chunkgroup's default is MEMCPY_NONTEMPORAL (spead2's is
+# MEMCPY_STD): chunks are handed to a consumer, not read back by the
+# receiving core, so streaming stores that skip the cache are faster.
+MEMCPY_STD = 0
+MEMCPY_NONTEMPORAL = 1
 
 
 def native_version() -> str:

@@ -38,6 +38,8 @@ CDEF = r"""
 #define CG_ETIMEDOUT 8
 #define CG_STAT_COUNTER 0
 #define CG_STAT_MAXIMUM 1
+#define CG_MEMCPY_STD 0
+#define CG_MEMCPY_NONTEMPORAL 1
 #define CG_EVICT_LOSSY 0
 #define CG_EVICT_LOSSLESS 1
 #define CG_LOG_DEBUG 0
@@ -109,12 +111,14 @@ int  cg_stream_config_set_stop_on_stop_item(cg_stream_config *, int);
 int  cg_stream_config_set_allow_out_of_order(cg_stream_config *, int);
 int  cg_stream_config_set_stream_id(cg_stream_config *, uintptr_t);
 int  cg_stream_config_set_explicit_start(cg_stream_config *, int);
+int  cg_stream_config_set_memcpy(cg_stream_config *, int mode);
 size_t    cg_stream_config_get_max_heaps(const cg_stream_config *);
 size_t    cg_stream_config_get_substreams(const cg_stream_config *);
 int       cg_stream_config_get_stop_on_stop_item(const cg_stream_config *);
 int       cg_stream_config_get_allow_out_of_order(const cg_stream_config *);
 uintptr_t cg_stream_config_get_stream_id(const cg_stream_config *);
 int       cg_stream_config_get_explicit_start(const cg_stream_config *);
+int       cg_stream_config_get_memcpy(const cg_stream_config *);
 int  cg_stream_config_add_stat(cg_stream_config *, const char *name, int mode, size_t *index);
 size_t      cg_stream_config_stat_count(const cg_stream_config *);
 const char *cg_stream_config_stat_name(const cg_stream_config *, size_t index);

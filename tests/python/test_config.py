@@ -23,6 +23,7 @@ def test_stream_config_defaults():
     assert c.allow_out_of_order is False
     assert c.stream_id == 0
     assert c.explicit_start is False
+    assert c.memcpy == chunkgroup.MEMCPY_NONTEMPORAL
     assert [s.name for s in c.stats] == STANDARD
     assert c.stats[2].mode == recv.StreamStatConfig.Mode.MAXIMUM
     assert c.next_stat_index() == 13
@@ -41,7 +42,7 @@ def test_stream_config_properties():
 
 
 @pytest.mark.parametrize("kw", [{"max_heaps": 0}, {"substreams": 0}, {"max_heaps": -1}, {"stream_id": -1},
-                                {"substreams": -5}])
+                                {"substreams": -5}, {"memcpy": 2}])
 def test_stream_config_invalid(kw):
     with pytest.raises(ValueError):
         recv.StreamConfig(**kw)

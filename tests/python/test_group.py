@@ -441,3 +441,36 @@ def test_buffer_reader_numpy_and_memoryview():
     g[2].add_buffer_reader(bytearray(bufs[2]))
     g[3].add_buffer_reader(bufs[3])
     check_chunks(collect(g, recycle=False), ts, [0])
+
+
+@pytest.mark.parametrize("memcpy", [chunkgroup.MEMCPY_STD, chunkgroup.MEMCPY_NONTEMPORAL])
+def test_memcpy_modes_exact(memcpy):
+    """Heaps large enough for streaming stores (1 KiB, with odd chunk
+    alignment) land byte for byte in both copy modes."""
+    heap, hpc, n = 1000, 4, 12
+    place = recv.GridPlacement(recv.GridDim(0, count=hpc), heap, heap_length_item=1)
+    data = recv.ChunkRingbuffer(8)
+    free = recv.ChunkRingbuffer(8)
+    g = recv.ChunkStreamRingGroup(recv.ChunkStreamGroupConfig(max_chunks=4), data, free)
+    for i in range(2):
+        g.emplace_back(chunkgroup.ThreadPool(), recv.StreamConfig(stream_id=i, memcpy=memcpy),
+                       recv.ChunkStreamConfig(items=[0x1600, chunkgroup.HEAP_LENGTH_ID], max_chunks=2, place=place))
+    for _ in range(8):
+        backing = np.zeros(hpc * heap + 3, np.uint8)
+        g.add_free_chunk(recv.Chunk(present=np.zeros(hpc, np.uint8), data=backing[3:]))  # unaligned on purpose
+    rng = np.random.default_rng(5)
+    payloads = [rng.integers(0, 256, heap, dtype=np.uint8) for _ in range(n)]
+    bufs = [bytearray(), bytearray()]
+    for t in range(n):
+        bufs[t % 2] += send.encode_heap(t + 1, {0x1600: t}, payloads[t].tobytes(), packet_payload=512)
+    for m, b in zip(g, bufs):
+        m.add_buffer_reader(bytes(b))
+    got = {}
+    for chunk in data:
+        got[chunk.chunk_id] = (chunk.present.copy(), chunk.data.copy())
+        g.add_free_chunk(chunk)
+    assert sorted(got) == [0, 1, 2]
+    for t in range(n):
+        present, d = got[t // hpc]
+        assert present[t % hpc] == 1
+        assert np.array_equal(d[(t % hpc) * heap:(t % hpc + 1) * heap], payloads[t]), t

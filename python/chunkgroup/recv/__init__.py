@@ -288,6 +288,7 @@ class StreamConfig:
         allow_out_of_order: bool = False,
         stream_id: int = 0,
         explicit_start: bool = False,
+        memcpy: int = 1,
     ) -> None:
         self._stats = [StreamStatConfig(n, m) for n, m in STANDARD_STATS]
         self.max_heaps = max_heaps
@@ -296,6 +297,19 @@ class StreamConfig:
         self.allow_out_of_order = allow_out_of_order
         self.stream_id = stream_id
         self.explicit_start = explicit_start
+        self.memcpy = memcpy
+
+    @property
+    def memcpy(self) -> int:
+        """How payload is copied into chunks: ``chunkgroup.MEMCPY_NONTEMPORAL``
+        (default; streaming stores past the cache) or ``MEMCPY_STD``."""
+        return self._memcpy
+
+    @memcpy.setter
+    def memcpy(self, value: int) -> None:
+        if value not in (lib.CG_MEMCPY_STD, lib.CG_MEMCPY_NONTEMPORAL):
+            raise ValueError(f"memcpy must be MEMCPY_STD or MEMCPY_NONTEMPORAL, not {value!r}")
+        self._memcpy = int(value)
 
     @property
     def max_heaps(self) -> int:
@@ -390,7 +404,7 @@ class StreamConfig:
             f"StreamConfig(max_heaps={self._max_heaps}, substreams={self._substreams}, "
             f"stop_on_stop_item={self._stop_on_stop_item}, "
             f"allow_out_of_order={self._allow_out_of_order}, stream_id={self._stream_id}, "
-            f"explicit_start={self._explicit_start})"
+            f"explicit_start={self._explicit_start}, memcpy={self._memcpy})"
         )
 
 
@@ -405,6 +419,7 @@ def _native_stream_config(config: StreamConfig) -> Any:
         _ffi.check(lib.cg_stream_config_set_allow_out_of_order(c, int(config.allow_out_of_order)))
         _ffi.check(lib.cg_stream_config_set_stream_id(c, config.stream_id))
         _ffi.check(lib.cg_stream_config_set_explicit_start(c, int(config.explicit_start)))
+        _ffi.check(lib.cg_stream_config_set_memcpy(c, config.memcpy))
         index = ffi.new("size_t *")
         for i, stat in enumerate(config._stats[lib.CG_NUM_STANDARD_STATS:], lib.CG_NUM_STANDARD_STATS):
             _ffi.check(lib.cg_stream_config_add_stat(c, stat.name.encode(), int(stat.mode), index))

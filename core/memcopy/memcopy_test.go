@@ -1,0 +1,66 @@
+package memcopy
+
+import (
+	"bytes"
+	"testing"
+)
+
+// Every length and alignment around the block and threshold boundaries
+// copies exactly, and writes nothing outside dst.
+func TestCopyExact(t *testing.T) {
+	src := make([]byte, 4096)
+	for i := range src {
+		src[i] = byte(i*7 + 3)
+	}
+	for _, nt := range []bool{false, true} {
+		for dstOff := 0; dstOff < 20; dstOff++ {
+			for _, n := range []int{0, 1, 15, 63, 64, 65, 255, 256, 257, 1000, 1024, 1088, 4000} {
+				buf := bytes.Repeat([]byte{0xEE}, n+64)
+				dst := buf[dstOff : dstOff+n]
+				Copy(dst, src[5:5+n], nt)
+				Fence()
+				if !bytes.Equal(dst, src[5:5+n]) {
+					t.Fatalf("nt=%v off=%d n=%d: wrong bytes", nt, dstOff, n)
+				}
+				for i, b := range buf {
+					if (i < dstOff || i >= dstOff+n) && b != 0xEE {
+						t.Fatalf("nt=%v off=%d n=%d: byte %d outside dst written", nt, dstOff, n, i)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestCopyShorterSource(t *testing.T) {
+	dst := make([]byte, 512)
+	src := bytes.Repeat([]byte{1}, 300)
+	Copy(dst, src, true)
+	Fence()
+	if !bytes.Equal(dst[:300], src) || dst[300] != 0 {
+		t.Fatal("copy of a shorter source")
+	}
+}
+
+func benchCopy(b *testing.B, block int, nt bool) {
+	src := make([]byte, 256<<20)
+	dst := make([]byte, 8<<20)
+	stride := block + 40 // packets: header, then payload
+	b.SetBytes(int64(len(src) / stride * block))
+	b.ReportAllocs()
+	for b.Loop() {
+		d := 0
+		for s := 0; s+stride <= len(src); s += stride {
+			Copy(dst[d:d+block], src[s+40:], nt)
+			if d += block; d+block > len(dst) {
+				d = 0
+			}
+		}
+		Fence()
+	}
+}
+
+func BenchmarkCopy1KiB(b *testing.B)          { benchCopy(b, 1024, false) }
+func BenchmarkCopy1KiBStreaming(b *testing.B) { benchCopy(b, 1024, true) }
+func BenchmarkCopy8KiB(b *testing.B)          { benchCopy(b, 8192, false) }
+func BenchmarkCopy8KiBStreaming(b *testing.B) { benchCopy(b, 8192, true) }
