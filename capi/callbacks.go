@@ -25,6 +25,13 @@ func (p *cPlacer) Place(d *recv.PlaceData) {
 	C.cgshim_place(C.uintptr_t(uintptr(p.fn)), C.uintptr_t(uintptr(unsafe.Pointer(d))), C.size_t(recv.PlaceDataSize), C.uintptr_t(uintptr(p.user)))
 }
 
+// PlaceBatch implements recv.BatchPlacer: the C side loops over the
+// slice's heaps, so a cgo transition is paid per slice, not per heap.
+func (p *cPlacer) PlaceBatch(first *recv.PlaceData, n int) {
+	C.cgshim_place_batch(C.uintptr_t(uintptr(p.fn)), C.uintptr_t(uintptr(unsafe.Pointer(first))), C.size_t(n),
+		C.size_t(recv.PlaceDataSize), C.uintptr_t(uintptr(p.user)))
+}
+
 // statsPtr is the address of a stream's per-batch statistics (off-heap).
 func statsPtr(bs []uint64) unsafe.Pointer {
 	if len(bs) == 0 {

@@ -174,3 +174,14 @@ func (g *GridPlacer) Place(d *PlaceData) {
 		d.ExtraSize = uintptr(8 * n)
 	}
 }
+
+// BatchPlacer is a Placer that can place several heaps in one call: n
+// PlaceData laid out back to back from first (stride PlaceDataSize), each
+// as Place would see it. The C ABI implements it so that the place
+// function is called in a loop on the C side: one cgo transition per batch
+// of packets instead of one per heap, which costs more than the place
+// function itself.
+type BatchPlacer interface {
+	Placer
+	PlaceBatch(first *PlaceData, n int)
+}

@@ -54,6 +54,7 @@ type Stream struct {
 	items   []int64
 	batch   []uint64
 	scratch []byte
+	pre     *prePlacer // placement of a slice's heaps in one call, for a BatchPlacer
 
 	// flushTarget is raised (only under the group lock) when the group needs
 	// this member's window to start at or after it. headPub mirrors head for
@@ -120,6 +121,12 @@ func newStream(g *Group, index int, cfg StreamConfig, ccfg ChunkStreamConfig) (*
 	if ccfg.MaxHeapExtra > 0 {
 		s.scratch = mem[extraOff : extraOff+ccfg.MaxHeapExtra]
 		s.pd.Extra = &s.scratch[0]
+	}
+	if bp, ok := ccfg.Place.(BatchPlacer); ok {
+		if s.pre, err = newPrePlacer(bp, len(s.ccfg.Items), ccfg.MaxHeapExtra, &s.batch[0]); err != nil {
+			offheap.Free(mem)
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -299,6 +306,10 @@ func (s *Stream) release() {
 	s.releaseOnce.Do(func() {
 		offheap.Free(s.mem)
 		s.mem, s.pd, s.items, s.batch, s.scratch = nil, nil, nil, nil, nil
+		if s.pre != nil {
+			s.pre.release()
+			s.pre = nil
+		}
 	})
 }
 
@@ -313,8 +324,12 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 		return false
 	}
 	s.group.noteData()
-	for _, b := range packets {
-		if !s.processPacket(b) {
+	for start := 0; start < len(packets); start += prePlaceCap {
+		slice := packets[start:min(start+prePlaceCap, len(packets))]
+		if s.pre != nil {
+			s.prePlace(slice)
+		}
+		if !s.processSlice(slice) {
 			break
 		}
 	}
@@ -407,10 +422,28 @@ func (s *Stream) clearHeap(h *liveHeap) {
 	}
 }
 
-// processPacket handles one packet; false means the stream stopped.
-func (s *Stream) processPacket(b []byte) bool {
+// processSlice handles up to prePlaceCap packets; false means the stream
+// stopped.
+func (s *Stream) processSlice(packets [][]byte) bool {
+	for i, b := range packets {
+		if !s.processPacket(b, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// processPacket handles packet i of the current slice; false means the
+// stream stopped.
+func (s *Stream) processPacket(b []byte, i int) bool {
 	p := &s.pkt
-	if err := spead.Decode(b, p); err != nil {
+	if s.pre != nil {
+		p = &s.pre.pkts[i] // decoded by prePlace
+		if s.pre.bad[i] {
+			s.batch[StatMalformedPackets]++
+			return true
+		}
+	} else if err := spead.Decode(b, p); err != nil {
 		s.batch[StatMalformedPackets]++
 		return true
 	}
@@ -431,10 +464,10 @@ func (s *Stream) processPacket(b []byte) bool {
 			return true // the start of the heap was lost
 		}
 		if p.PayloadLength == p.HeapLength {
-			s.singlePacketHeap(b, p)
+			s.singlePacketHeap(b, p, i)
 			return true
 		}
-		h = s.startHeap(b, p)
+		h = s.startHeap(b, p, i)
 		if h == nil {
 			return true
 		}
@@ -477,10 +510,10 @@ func (s *Stream) processPacket(b []byte) bool {
 
 // singlePacketHeap places and writes a heap carried whole by one packet,
 // without a table entry.
-func (s *Stream) singlePacketHeap(b []byte, p *spead.Packet) {
+func (s *Stream) singlePacketHeap(b []byte, p *spead.Packet, i int) {
 	s.batch[StatHeaps]++
 	s.batch[StatSinglePacketHeaps]++
-	c, off, index, ok := s.place(b, p)
+	c, off, index, ok := s.place(b, p, i)
 	if !ok {
 		return
 	}
@@ -492,8 +525,8 @@ func (s *Stream) singlePacketHeap(b []byte, p *spead.Packet) {
 
 // startHeap places a new multi-packet heap and enters it in the table,
 // evicting the oldest of its substream if full. nil means nothing to track.
-func (s *Stream) startHeap(b []byte, p *spead.Packet) *liveHeap {
-	c, off, index, ok := s.place(b, p)
+func (s *Stream) startHeap(b []byte, p *spead.Packet, i int) *liveHeap {
+	c, off, index, ok := s.place(b, p, i)
 	// place may have moved the window (dropping heaps), so pick the entry now.
 	h := s.heaps.victim(uint64(p.HeapCnt))
 	if h.used {
@@ -515,17 +548,8 @@ func (s *Stream) startHeap(b []byte, p *spead.Packet) *liveHeap {
 // place runs the place function for the first packet of a heap and checks
 // the result: false means the heap is rejected, too old, has no chunk, or
 // is badly placed (each counted, except a missing chunk).
-func (s *Stream) place(b []byte, p *spead.Packet) (c *chunk.Chunk, off, index uintptr, ok bool) {
-	pd := s.pd
-	for i, id := range s.ccfg.Items {
-		s.items[i] = itemValue(p, id)
-	}
-	pd.Packet = &b[0]
-	pd.PacketSize = uintptr(p.Size)
-	pd.ChunkID = -1
-	pd.HeapIndex, pd.HeapOffset, pd.ExtraOffset, pd.ExtraSize = 0, 0, 0, 0
-	s.ccfg.Place.Place(pd)
-	pd.Packet = nil // do not keep a pointer to the packet buffer
+func (s *Stream) place(b []byte, p *spead.Packet, i int) (c *chunk.Chunk, off, index uintptr, ok bool) {
+	pd, scratch := s.runPlace(b, p, i)
 	if pd.ChunkID < 0 {
 		s.batch[StatRejectedHeaps]++
 		return nil, 0, 0, false
@@ -548,14 +572,36 @@ func (s *Stream) place(b []byte, p *spead.Packet) (c *chunk.Chunk, off, index ui
 	eoff, esize := pd.ExtraOffset, pd.ExtraSize
 	if off > c.DataSize || length > c.DataSize-off ||
 		index >= c.PresentSize || slots > c.PresentSize-index ||
-		(esize > 0 && (esize > uintptr(len(s.scratch)) || eoff > c.ExtraSize || esize > c.ExtraSize-eoff)) {
+		(esize > 0 && (esize > uintptr(len(scratch)) || eoff > c.ExtraSize || esize > c.ExtraSize-eoff)) {
 		s.batch[StatBadPlacementHeaps]++
 		return nil, 0, 0, false
 	}
 	if esize > 0 {
-		copy(c.Extra()[eoff:eoff+esize], s.scratch[:esize])
+		copy(c.Extra()[eoff:eoff+esize], scratch[:esize])
 	}
 	return c, off, index, true
+}
+
+// runPlace returns the placement of the heap packet i of the slice starts,
+// with its extra scratch: made ahead by prePlace, or by calling the place
+// function now.
+func (s *Stream) runPlace(b []byte, p *spead.Packet, i int) (*PlaceData, []byte) {
+	if s.pre != nil {
+		if pd, scratch, ok := s.pre.take(i); ok {
+			return pd, scratch
+		}
+	}
+	pd := s.pd
+	for n, id := range s.ccfg.Items {
+		s.items[n] = itemValue(p, id)
+	}
+	pd.Packet = &b[0]
+	pd.PacketSize = uintptr(p.Size)
+	pd.ChunkID = -1
+	pd.HeapIndex, pd.HeapOffset, pd.ExtraOffset, pd.ExtraSize = 0, 0, 0, 0
+	s.ccfg.Place.Place(pd)
+	pd.Packet = nil // do not keep a pointer to the packet buffer
+	return pd, s.scratch
 }
 
 // itemValue returns the immediate value of item id in the packet, or -1.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/chunkgroup/chunkgroup/core/spead"
 )
@@ -658,7 +659,50 @@ func TestChunkStreamCases(t *testing.T) {
 		},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { runStreamCase(t, c) })
+		// Each case runs with the place function called per heap, and
+		// again through a BatchPlacer (as the C ABI's place functions are):
+		// the outcome must be the same, with the same number of calls.
+		var calls [2]int
+		for v, batched := range []bool{false, true} {
+			name := c.name
+			if batched {
+				name += " (batch placer)"
+			}
+			vc := c
+			vc.mod = func(sc *StreamConfig, cc *ChunkStreamConfig) {
+				if c.mod != nil {
+					c.mod(sc, cc)
+				}
+				counting := &countingPlacer{inner: cc.Place, calls: &calls[v]}
+				cc.Place = counting
+				if batched {
+					cc.Place = &testBatchPlacer{counting}
+				}
+			}
+			t.Run(name, func(t *testing.T) { runStreamCase(t, vc) })
+		}
+		if calls[0] != calls[1] {
+			t.Errorf("%s: place called %d times per heap, %d times through the batch placer", c.name, calls[0], calls[1])
+		}
+	}
+}
+
+// countingPlacer counts the placements it makes.
+type countingPlacer struct {
+	inner Placer
+	calls *int
+}
+
+func (p *countingPlacer) Place(d *PlaceData) { *p.calls++; p.inner.Place(d) }
+
+// testBatchPlacer places a batch by calling Place on each entry, as the C
+// ABI's trampoline does on the C side.
+type testBatchPlacer struct{ Placer }
+
+func (p *testBatchPlacer) PlaceBatch(first *PlaceData, n int) {
+	ds := unsafe.Slice(first, n)
+	for i := range ds {
+		p.Place(&ds[i])
 	}
 }
 
