@@ -213,8 +213,12 @@ int  cg_chunk_stream_config_set_items(cg_chunk_stream_config *, const uint64_t *
 size_t cg_chunk_stream_config_get_items(const cg_chunk_stream_config *, uint64_t *ids, size_t n);
 int  cg_chunk_stream_config_set_max_chunks(cg_chunk_stream_config *, size_t);
 size_t cg_chunk_stream_config_get_max_chunks(const cg_chunk_stream_config *);
-/* fn is called for the first packet of every heap, on the stream's
- * receive thread; user is passed through. Replaces a grid placement. */
+/* fn is called once for every heap, with its first packet, on the stream's
+ * receive thread; user is passed through. Replaces a grid placement. The
+ * library places the heaps of each slice of up to 64 received packets in
+ * one go, before processing the slice (calls into C cost more than most
+ * place functions): fn must compute from the packet and items alone, as
+ * spead2's place functions do, not from what it saw of earlier heaps. */
 int  cg_chunk_stream_config_set_place(cg_chunk_stream_config *, cg_place_fn, void *user);
 int  cg_chunk_stream_config_set_max_heap_extra(cg_chunk_stream_config *, size_t);
 size_t cg_chunk_stream_config_get_max_heap_extra(const cg_chunk_stream_config *);
