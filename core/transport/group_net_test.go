@@ -6,6 +6,7 @@ package transport_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -136,26 +137,44 @@ func sendAll(t *testing.T, target send.Target) {
 	target.Close()
 }
 
+// attach gives every member a reader from open and returns the loopback
+// destinations to send to, member by member.
+func (ng *netGroup) attach(t *testing.T, open func() (recv.Reader, netip.AddrPort, error)) []string {
+	t.Helper()
+	var dests []string
+	for _, s := range ng.members {
+		r, addr, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dests = append(dests, fmt.Sprintf("127.0.0.1:%d", addr.Port()))
+		if err := s.AddReader(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dests
+}
+
+func netEncoder() *spead.Encoder {
+	sc := send.Scenario{HeapPayload: netHeapSize, PacketPayload: 1024, HeapsPerChunk: netHeapsPerChunk}
+	enc, _ := spead.NewEncoder(sc.EncoderConfig())
+	return enc
+}
+
 func TestUDPGroupExact(t *testing.T) {
 	for _, mode := range []recv.EvictionMode{recv.Lossy, recv.Lossless} {
 		t.Run(fmt.Sprint("mode", mode), func(t *testing.T) {
 			ng := newNetGroup(t, mode)
-			var dests []string
-			for _, s := range ng.members {
+			dests := ng.attach(t, func() (recv.Reader, netip.AddrPort, error) {
 				r, err := transport.NewUDPReader(transport.DefaultUDPConfig())
 				if err != nil {
-					t.Fatal(err)
+					return nil, netip.AddrPort{}, err
 				}
-				dests = append(dests, fmt.Sprintf("127.0.0.1:%d", r.LocalAddr().Port()))
-				if err := s.AddReader(r); err != nil {
-					t.Fatal(err)
-				}
-			}
+				return r, r.LocalAddr(), nil
+			})
 			go ng.consume()
-			sc := send.Scenario{HeapPayload: netHeapSize, PacketPayload: 1024, HeapsPerChunk: netHeapsPerChunk}
-			enc, _ := spead.NewEncoder(sc.EncoderConfig())
 			// 200 Mb/s keeps well inside the sockets' buffers.
-			target, err := send.NewUDPSender(send.UDPConfig{Destinations: dests, Rate: 25e6}, enc)
+			target, err := send.NewUDPSender(send.UDPConfig{Destinations: dests, Rate: 25e6}, netEncoder())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,21 +186,15 @@ func TestUDPGroupExact(t *testing.T) {
 
 func TestTCPGroupExact(t *testing.T) {
 	ng := newNetGroup(t, recv.Lossless)
-	var dests []string
-	for _, s := range ng.members {
+	dests := ng.attach(t, func() (recv.Reader, netip.AddrPort, error) {
 		r, err := transport.NewTCPReader(transport.DefaultTCPConfig())
 		if err != nil {
-			t.Fatal(err)
+			return nil, netip.AddrPort{}, err
 		}
-		dests = append(dests, fmt.Sprintf("127.0.0.1:%d", r.LocalAddr().Port()))
-		if err := s.AddReader(r); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return r, r.LocalAddr(), nil
+	})
 	go ng.consume()
-	sc := send.Scenario{HeapPayload: netHeapSize, PacketPayload: 1024, HeapsPerChunk: netHeapsPerChunk}
-	enc, _ := spead.NewEncoder(sc.EncoderConfig())
-	target, err := send.NewTCPGroup(dests, enc, 0)
+	target, err := send.NewTCPGroup(dests, netEncoder(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +233,7 @@ func TestPcapGroupExact(t *testing.T) {
 	for i := range ng.members {
 		dests = append(dests, fmt.Sprintf("127.0.0.1:%d", 9001+i))
 	}
-	sc := send.Scenario{HeapPayload: netHeapSize, PacketPayload: 1024, HeapsPerChunk: netHeapsPerChunk}
-	enc, _ := spead.NewEncoder(sc.EncoderConfig())
-	target, err := send.CreatePcapSender(path, dests, enc)
+	target, err := send.CreatePcapSender(path, dests, netEncoder())
 	if err != nil {
 		t.Fatal(err)
 	}
