@@ -352,3 +352,78 @@ func TestRingGroupAddReaderWhileAllocateBlocks(t *testing.T) {
 	})
 	gWithin(t, 5*time.Second, "AddReader on member 1 while member 0 waits for a free chunk", done)
 }
+
+// Two groups started and stopped together can share their rings: the data
+// ring has a producer per member of both, so it stops only once the last
+// member of either group has finished, and every chunk of both groups
+// arrives once, with exact contents.
+func TestRingsSharedBetweenGroups(t *testing.T) {
+	data, _ := ring.New(16)
+	free, _ := ring.New(16)
+	var groups []*Group
+	for gi := 0; gi < 2; gi++ {
+		g, err := NewRingGroup(GroupConfig{MaxChunks: 8}, data, free)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Both groups make chunks 0-3; stream IDs (10*group + member) tell
+		// them apart.
+		place := PlacerFunc(func(d *PlaceData) { stdPlacement(d) })
+		for m := 0; m < 2; m++ {
+			cfg := DefaultStreamConfig()
+			cfg.StreamID = uintptr(10*gi + m)
+			if _, err := g.EmplaceBack(cfg, gChunkConfig(4, place, []uint64{1, 2})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		groups = append(groups, g)
+	}
+	for i := 0; i < 16; i++ {
+		if err := groups[i%2].AddFreeChunk(chunk.New(make([]byte, tHeapsPerChunk), make([]byte, tChunkSize), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range groups {
+		for m := 0; m < 2; m++ {
+			var pkts [][]byte
+			for cnt := uint64(m); cnt < 16; cnt += 2 {
+				pkts = append(pkts, heapPackets(t, cnt, tHeapSize, tPacketPayload)...)
+			}
+			if err := g.At(m).AddReader(&gSliceReader{pkts: pkts, batch: 8}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got := map[[2]int64]readyChunk{} // (group, chunk ID)
+	done := gGo(func() {
+		for {
+			c, err := data.Pop()
+			if err != nil {
+				return // stopped: the last member of both groups has finished
+			}
+			key := [2]int64{int64(c.StreamID / 10), c.ChunkID}
+			if _, dup := got[key]; dup {
+				t.Errorf("chunk %v delivered twice", key)
+			}
+			got[key] = gSnapshot(c)
+		}
+	})
+	gWithin(t, 10*time.Second, "the shared data ring to stop after all four members", done)
+	for _, g := range groups {
+		gStop(t, g)
+	}
+	if len(got) != 8 {
+		t.Fatalf("got %d chunks, want chunks 0-3 of each group", len(got))
+	}
+	for gi := int64(0); gi < 2; gi++ {
+		for id := int64(0); id < 4; id++ {
+			c, ok := got[[2]int64{gi, id}]
+			if !ok {
+				t.Fatalf("group %d chunk %d missing", gi, id)
+			}
+			for slot := 0; slot < tHeapsPerChunk; slot++ {
+				checkHeap(t, c, uint64(id)*tHeapsPerChunk+uint64(slot), slot, true)
+			}
+		}
+	}
+}
