@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -249,4 +251,70 @@ func TestPcapGroupExact(t *testing.T) {
 	}
 	go ng.consume()
 	ng.check(t)
+}
+
+// Creating and stopping UDP and TCP groups leaks no goroutine and no file
+// descriptor (sockets, eventfds).
+func TestGroupsLeakNothing(t *testing.T) {
+	openFDs := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("cannot count file descriptors: %v", err)
+		}
+		return len(ents)
+	}
+	cycle := func() {
+		data, _ := ring.New(4)
+		free, _ := ring.New(4)
+		defer data.Close()
+		defer free.Close()
+		g, err := recv.NewRingGroup(recv.DefaultGroupConfig(), data, free)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ccfg := recv.DefaultChunkStreamConfig()
+		ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
+		ccfg.Place = &recv.GridPlacer{Time: recv.GridDim{Step: 1, Count: 4, Stride: 1}, HeapSize: 64, HeapLengthItem: 1, NumItems: 2}
+		for i := 0; i < 2; i++ {
+			if _, err := g.EmplaceBack(recv.DefaultStreamConfig(), ccfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := data.DataFD(); err != nil { // an eventfd, closed by Close
+			t.Fatal(err)
+		}
+		u, err := transport.NewUDPReader(transport.DefaultUDPConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc, err := transport.NewTCPReader(transport.DefaultTCPConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.At(0).AddReader(u); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.At(1).AddReader(tc); err != nil {
+			t.Fatal(err)
+		}
+		g.Stop()
+	}
+	cycle() // warm up whatever the runtime starts once
+	goroutines, fds := runtime.NumGoroutine(), openFDs()
+	for i := 0; i < 50; i++ {
+		cycle()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g, f := runtime.NumGoroutine(), openFDs()
+		if g <= goroutines && f <= fds {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("after 50 cycles: %d goroutines (was %d), %d fds (was %d)\n%s",
+				g, goroutines, f, fds, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
