@@ -70,6 +70,10 @@ class BuildPy(build_py):
         # (made by `make lib`) when it exists: no second Go build.
         if not (editable and os.path.exists(checkout_lib)):
             build_shared_library()
+        # The binding reads its cffi declarations from the header, so the
+        # wheel carries it next to the library.
+        os.makedirs(LIB_DIR, exist_ok=True)
+        shutil.copyfile(os.path.join(ROOT, "include", "chunkgroup.h"), os.path.join(LIB_DIR, "chunkgroup.h"))
         self.__dict__.pop("data_files", None)  # recompute: the library is new
         super().run()
 
@@ -103,7 +107,7 @@ setup(
     python_requires=">=3.8",
     package_dir={"": "python"},
     packages=["chunkgroup", "chunkgroup.recv"],
-    package_data={"chunkgroup": ["py.typed", "_lib/libchunkgroup.so"]},
+    package_data={"chunkgroup": ["py.typed", "_lib/libchunkgroup.so", "_lib/chunkgroup.h"]},
     include_package_data=False,
     install_requires=["cffi>=1.15"],
     extras_require={"numpy": ["numpy"]},

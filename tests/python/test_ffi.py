@@ -16,21 +16,8 @@ HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "include", "chunkgr
 
 
 def _header_cdef():
-    src = open(HEADER).read()
-    src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)
-    src = re.sub(r"//[^\n]*", "", src)
-    lines = []
-    for line in src.splitlines():
-        s = line.strip()
-        if s.startswith("#"):
-            m = re.match(r"#define\s+(CG_\w+)\s+(\d+)\s*$", s)
-            if m:
-                lines.append(f"#define {m.group(1)} {m.group(2)}")
-            continue
-        if s in ('extern "C" {', "}"):
-            continue
-        lines.append(line)
-    return "\n".join(lines)
+    with open(HEADER) as f:
+        return _ffi.header_cdef(f.read())
 
 
 def _functions(ffi):
