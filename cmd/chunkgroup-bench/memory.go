@@ -11,7 +11,6 @@ import (
 	"github.com/chunkgroup/chunkgroup/core/recv"
 	"github.com/chunkgroup/chunkgroup/core/ring"
 	"github.com/chunkgroup/chunkgroup/core/send"
-	"github.com/chunkgroup/chunkgroup/core/spead"
 	"github.com/chunkgroup/chunkgroup/core/transport"
 )
 
@@ -54,12 +53,7 @@ func newRig(cfg rigConfig) (*rig, error) {
 		return nil, err
 	}
 	r := &rig{cfg: cfg, g: g, data: data}
-	placer := &recv.GridPlacer{
-		Time:           recv.GridDim{Item: 0, Step: 1, Count: int64(cfg.sc.HeapsPerChunk), Stride: 1},
-		HeapSize:       int64(cfg.sc.HeapPayload),
-		HeapLengthItem: 1,
-		NumItems:       2,
-	}
+	placer := recv.CounterGrid(int64(cfg.sc.HeapsPerChunk), int64(cfg.sc.HeapPayload))
 	for i := 0; i < cfg.streams; i++ {
 		scfg := recv.DefaultStreamConfig()
 		scfg.StreamID = uintptr(i)
@@ -67,7 +61,7 @@ func newRig(cfg rigConfig) (*rig, error) {
 			scfg.MaxHeaps = cfg.maxHeaps
 		}
 		ccfg := recv.DefaultChunkStreamConfig()
-		ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
+		ccfg.Items = recv.CounterItems()
 		ccfg.MaxChunks = cfg.maxChunks
 		ccfg.Place = placer
 		s, err := g.EmplaceBack(scfg, ccfg)

@@ -24,7 +24,6 @@ import (
 	"github.com/chunkgroup/chunkgroup/core/recv"
 	"github.com/chunkgroup/chunkgroup/core/ring"
 	"github.com/chunkgroup/chunkgroup/core/send"
-	"github.com/chunkgroup/chunkgroup/core/spead"
 	"github.com/chunkgroup/chunkgroup/core/transport"
 )
 
@@ -141,18 +140,13 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	placer := &recv.GridPlacer{
-		Time:           recv.GridDim{Item: 0, Step: 1, Count: int64(o.heapsPerChunk), Stride: 1},
-		HeapSize:       int64(o.heapSize),
-		HeapLengthItem: 1,
-		NumItems:       2,
-	}
+	placer := recv.CounterGrid(int64(o.heapsPerChunk), int64(o.heapSize))
 	var streams []*recv.Stream
 	for i := range o.listen {
 		scfg := recv.DefaultStreamConfig()
 		scfg.StreamID = uintptr(i)
 		ccfg := recv.DefaultChunkStreamConfig()
-		ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
+		ccfg.Items = recv.CounterItems()
 		ccfg.MaxChunks = o.streamMaxChunks
 		ccfg.Place = placer
 		s, err := g.EmplaceBack(scfg, ccfg)

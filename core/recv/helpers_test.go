@@ -77,12 +77,7 @@ func seq(a, b uint64) []uint64 {
 
 // gridPlace is the standard test placement: items [HEAP_CNT, HEAP_LENGTH].
 func gridPlace(heapsPerChunk, heapSize int64) *GridPlacer {
-	return &GridPlacer{
-		Time:           GridDim{Item: 0, Step: 1, Count: heapsPerChunk, Stride: 1},
-		HeapSize:       heapSize,
-		HeapLengthItem: 1,
-		NumItems:       2,
-	}
+	return CounterGrid(heapsPerChunk, heapSize)
 }
 
 // readyChunk is what a test ready callback saw.

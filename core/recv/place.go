@@ -3,6 +3,8 @@ package recv
 import (
 	"encoding/binary"
 	"unsafe"
+
+	"github.com/chunkgroup/chunkgroup/core/spead"
 )
 
 // PlaceData has exactly the memory layout of cg_place_data in
@@ -184,4 +186,21 @@ func (g *GridPlacer) Place(d *PlaceData) {
 type BatchPlacer interface {
 	Placer
 	PlaceBatch(first *PlaceData, n int)
+}
+
+// CounterItems returns the items a CounterGrid placement reads: the heap
+// counter and the heap length.
+func CounterItems() []uint64 { return []uint64{spead.HeapCntID, spead.HeapLengthID} }
+
+// CounterGrid is the placement of the benchmark scenarios and the tools:
+// with the stream's items set to CounterItems, heap cnt goes to chunk
+// cnt / heapsPerChunk, slot cnt % heapsPerChunk, offset slot * heapSize;
+// a heap whose length is not heapSize is rejected.
+func CounterGrid(heapsPerChunk, heapSize int64) *GridPlacer {
+	return &GridPlacer{
+		Time:           GridDim{Item: 0, Step: 1, Count: heapsPerChunk, Stride: 1},
+		HeapSize:       heapSize,
+		HeapLengthItem: 1,
+		NumItems:       2, // CounterItems
+	}
 }

@@ -58,9 +58,9 @@ func newNetGroup(t *testing.T, mode recv.EvictionMode) *netGroup {
 		scfg := recv.DefaultStreamConfig()
 		scfg.StreamID = uintptr(i)
 		ccfg := recv.DefaultChunkStreamConfig()
-		ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
+		ccfg.Items = recv.CounterItems()
 		ccfg.MaxChunks = 4
-		ccfg.Place = &recv.GridPlacer{Time: recv.GridDim{Step: 1, Count: netHeapsPerChunk, Stride: 1}, HeapSize: netHeapSize, HeapLengthItem: 1, NumItems: 2}
+		ccfg.Place = recv.CounterGrid(netHeapsPerChunk, netHeapSize)
 		s, err := g.EmplaceBack(scfg, ccfg)
 		if err != nil {
 			t.Fatal(err)
@@ -273,8 +273,8 @@ func TestGroupsLeakNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		ccfg := recv.DefaultChunkStreamConfig()
-		ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
-		ccfg.Place = &recv.GridPlacer{Time: recv.GridDim{Step: 1, Count: 4, Stride: 1}, HeapSize: 64, HeapLengthItem: 1, NumItems: 2}
+		ccfg.Items = recv.CounterItems()
+		ccfg.Place = recv.CounterGrid(4, 64)
 		for i := 0; i < 2; i++ {
 			if _, err := g.EmplaceBack(recv.DefaultStreamConfig(), ccfg); err != nil {
 				t.Fatal(err)
