@@ -313,9 +313,11 @@ cg_group  *cg_group_new(const cg_group_config *);      /* allocate/ready callbac
  * ended. The rings are kept by the group until cg_group_free. */
 cg_group  *cg_ring_group_new(const cg_group_config *, cg_ring *data, cg_ring *free);
 /* Adds a member stream (configurations are copied). CG_EINVAL (NULL) when
- * its max_chunks exceeds the group's; CG_ESTATE (NULL) once a reader was
- * added to any member or data arrived. The stream handle belongs to the
- * group: do not cg_stream_free it. */
+ * its max_chunks exceeds the group's; CG_ESTATE (NULL) once the group has
+ * received data ("cannot add a stream to a group that has received data"),
+ * and only then: a reader may be added to one member before the next member
+ * is added, as in spead2. Adding every member before any reader is the safe
+ * order. The stream handle belongs to the group: do not cg_stream_free it. */
 cg_stream *cg_group_emplace_back(cg_group *, const cg_stream_config *, const cg_chunk_stream_config *);
 size_t     cg_group_size(const cg_group *);
 /* Member index (the same handle each time), NULL if out of range. */

@@ -22,6 +22,11 @@ var (
 	ErrStopped = errors.New("stream stopped")
 )
 
+// MsgAddStreamAfterData is why EmplaceBack refuses a member once the group
+// has received data (the seed's rule); C's cg_last_error and Python's
+// RuntimeError carry the same text.
+const MsgAddStreamAfterData = "cannot add a stream to a group that has received data"
+
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 }

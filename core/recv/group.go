@@ -40,7 +40,6 @@ type Group struct {
 	// member may hold mu while blocked on a ring.
 	view     atomic.Pointer[[]*Stream]
 	hasData  atomic.Bool
-	sealed   atomic.Bool
 	stopping atomic.Bool
 	stopOnce sync.Once
 	stopDone chan struct{}
@@ -121,7 +120,8 @@ func (g *Group) DataRing() *ring.Ring { return g.data }
 func (g *Group) FreeRing() *ring.Ring { return g.free }
 
 // EmplaceBack adds a member stream. Its window may not exceed the group's,
-// and members may not be added once a reader was added or data arrived.
+// and members may not be added once the group has received data
+// (MsgAddStreamAfterData).
 func (g *Group) EmplaceBack(cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, error) {
 	if err := ccfg.Validate(); err != nil {
 		return nil, err
@@ -134,15 +134,24 @@ func (g *Group) EmplaceBack(cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, 
 	if g.stopped || g.stopping.Load() {
 		return nil, statef("cannot add a stream to a stopped group")
 	}
-	if g.sealed.Load() || g.hasData.Load() {
-		return nil, statef("cannot add a stream to a group after readers were added or data arrived")
+	// The seed's rule, exactly: members may be added until the group has
+	// received data, so code that adds a reader to one member before adding
+	// the next works (as in spead2). A member's first batch sets hasData
+	// before it first takes g.mu, and we read it under g.mu, so a member
+	// that has reached the group's window is always seen here.
+	if g.hasData.Load() {
+		return nil, statef("%s", MsgAddStreamAfterData)
 	}
 	s, err := newStream(g, len(g.members), cfg, ccfg)
 	if err != nil {
 		return nil, err
 	}
+	// No chunk has been readied yet (that needs data), so g.head is 0 and
+	// the new member cannot start behind the group's head.
+	s.head = g.head
+	s.headPub.Store(g.head)
 	g.members = append(g.members, s)
-	g.heads = append(g.heads, 0)
+	g.heads = append(g.heads, g.head)
 	view := append([]*Stream(nil), g.members...)
 	g.view.Store(&view)
 	if g.data != nil {
@@ -163,11 +172,6 @@ func (g *Group) memberList() []*Stream {
 	}
 	return nil
 }
-
-// sealMembers closes the group to new members. It must not take g.mu: a
-// member may hold it while blocked on an empty free ring, and adding a
-// reader to another member must not wait for the consumer.
-func (g *Group) sealMembers() { g.sealed.Store(true) }
 
 func (g *Group) noteData() {
 	if !g.hasData.Load() {

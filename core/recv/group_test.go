@@ -774,7 +774,8 @@ func TestGroupErrors(t *testing.T) {
 		t.Fatalf("no place function: %v", err)
 	}
 
-	// After a reader was added.
+	// After a reader was added but before any data: allowed (the seed's
+	// rule is "once a group has received some data", as in spead2).
 	s, err := g.EmplaceBack(DefaultStreamConfig(), gChunkConfig(2, place, items))
 	if err != nil {
 		t.Fatal(err)
@@ -783,8 +784,11 @@ func TestGroupErrors(t *testing.T) {
 	if err := s.AddReader(dead); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.EmplaceBack(DefaultStreamConfig(), gChunkConfig(1, place, items)); !errors.Is(err, ErrState) {
-		t.Fatalf("EmplaceBack after a reader: %v", err)
+	if _, err := g.EmplaceBack(DefaultStreamConfig(), gChunkConfig(1, place, items)); err != nil {
+		t.Fatalf("EmplaceBack after a reader, before data: %v", err)
+	}
+	if g.Len() != 2 {
+		t.Fatalf("group has %d members, want 2", g.Len())
 	}
 
 	// After data arrived.
@@ -796,7 +800,8 @@ func TestGroupErrors(t *testing.T) {
 	if !s.AddBatch(heapPackets(t, 0, tHeapSize, tPacketPayload)) {
 		t.Fatal("stopped")
 	}
-	if _, err := g.EmplaceBack(DefaultStreamConfig(), gChunkConfig(2, place, items)); !errors.Is(err, ErrState) {
+	if _, err := g.EmplaceBack(DefaultStreamConfig(), gChunkConfig(2, place, items)); !errors.Is(err, ErrState) ||
+		err.Error() != "invalid state: "+MsgAddStreamAfterData {
 		t.Fatalf("EmplaceBack after data: %v", err)
 	}
 	if g.Len() != 1 {

@@ -176,8 +176,8 @@ func (s *Stream) Err() error {
 }
 
 // AddReader attaches a reader. It starts at once, or at Start with
-// ExplicitStart. Readers may only be added once every member of the group
-// has been added; the first reader closes the group to new members.
+// ExplicitStart. Members may still be added to the group until it has
+// received data (see Group.EmplaceBack).
 func (s *Stream) AddReader(r Reader) error {
 	s.readersMu.Lock()
 	defer s.readersMu.Unlock()
@@ -186,7 +186,6 @@ func (s *Stream) AddReader(r Reader) error {
 		releaseReader(r)
 		return statef("cannot add a reader to a stopped stream")
 	}
-	s.group.sealMembers()
 	s.readers = append(s.readers, r)
 	if s.cfg.ExplicitStart && !s.started {
 		s.pending = append(s.pending, r)

@@ -444,6 +444,56 @@ static void test_nocopy_reader(void) {
     pthread_mutex_destroy(&rs.mu);
 }
 
+/* The seed's rule: a member may be added until the group has received data,
+ * so a reader may be added to one member before the next is added (as in
+ * spead2); after data, CG_ESTATE with the library's message. */
+static void test_emplace_back_rule(void) {
+    cg_group_config *gc = cg_group_config_new();
+    cg_group_config_set_max_chunks(gc, 4);
+    cg_ring *data = cg_ring_new(4), *free_ring = cg_ring_new(4);
+    cg_group *g = cg_ring_group_new(gc, data, free_ring);
+    REQUIRE(g != NULL);
+    cg_stream_config *sc = cg_stream_config_new();
+    cg_chunk_stream_config *cc = cnt_chunk_config(2);
+    cg_stream *m0 = cg_group_emplace_back(g, sc, cc);
+    REQUIRE(m0 != NULL);
+    /* A TCP reader that nobody connects to: a reader, but no data. */
+    CHECK_EQ(cg_stream_add_tcp_reader(m0, "127.0.0.1", 0, 65536, 0), CG_OK);
+    cg_stream *m1 = cg_group_emplace_back(g, sc, cc);
+    CHECK(m1 != NULL);
+    CHECK_EQ(cg_group_size(g), (size_t)2);
+    cg_chunk *c = t_chunk_new(HEAPS_PER_CHUNK, CHUNK_BYTES, 0);
+    CHECK_EQ(cg_group_add_free_chunk(g, c), CG_OK);
+    t_buf b = {0};
+    cg_sender_config cfg = test_sender_config();
+    t_append_heap(&b, &cfg, 1, NULL, 0, HEAP_SIZE);
+    CHECK_EQ(cg_stream_add_buffer_reader(m1, b.data, b.len), CG_OK);
+    uint64_t st[CG_NUM_STANDARD_STATS] = {0};
+    for (int i = 0; i < 2000 && st[CG_STAT_PACKETS] < 2; i++) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        cg_stream_stats(m1, st, CG_NUM_STANDARD_STATS);
+    }
+    CHECK_EQ(st[CG_STAT_PACKETS], (uint64_t)2); /* two packets per heap */
+    CHECK(cg_group_emplace_back(g, sc, cc) == NULL);
+    CHECK_EQ(cg_last_status(), CG_ESTATE);
+    CHECK(cg_last_error() != NULL &&
+          strcmp(cg_last_error(), "invalid state: cannot add a stream to a group that has received data") == 0);
+    CHECK_EQ(cg_group_size(g), (size_t)2);
+    CHECK_EQ(cg_group_stop(g), CG_OK);
+    cg_chunk *out = NULL;
+    while (cg_ring_try_pop(data, &out) == CG_OK)
+        ;
+    cg_group_free(g);
+    cg_ring_free(data);
+    cg_ring_free(free_ring);
+    t_chunk_free(c);
+    t_buf_free(&b);
+    cg_chunk_stream_config_free(cc);
+    cg_stream_config_free(sc);
+    cg_group_config_free(gc);
+}
+
 int main(void) {
     RUN(test_ring_group_lossy);
     RUN(test_ring_group_lossless);
@@ -451,5 +501,6 @@ int main(void) {
     RUN(test_bad_placement_and_custom_stats);
     RUN(test_grid_place);
     RUN(test_nocopy_reader);
+    RUN(test_emplace_back_rule);
     TEST_MAIN_END();
 }
