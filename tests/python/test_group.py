@@ -85,10 +85,47 @@ def test_emplace_back_errors():
         g.emplace_back(chunkgroup.ThreadPool(), recv.StreamConfig(), recv.ChunkStreamConfig(items=[TS_ID], place=grid()))
     m = g.emplace_back(chunkgroup.ThreadPool(), recv.StreamConfig(), recv.ChunkStreamConfig(items=ITEMS, place=grid()))
     assert len(g) == 1
-    m.add_buffer_reader(b"")
-    with pytest.raises(RuntimeError):
+    # Once the group has received data, and only then (the seed's rule).
+    g.add_free_chunk(make_chunk())
+    m.add_buffer_reader(send.encode_heap(1, {TS_ID: 0}, payload(0)))
+    deadline = time.monotonic() + 10
+    while m.stats.packets == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert m.stats.packets == 1
+    with pytest.raises(RuntimeError, match="^invalid state: cannot add a stream to a group that has received data$"):
         g.emplace_back(chunkgroup.ThreadPool(), recv.StreamConfig(), recv.ChunkStreamConfig(items=ITEMS, place=grid()))
+    assert len(g) == 1
     g.stop()
+
+
+def test_emplace_back_interleaved_with_readers():
+    # spead2 code that adds a reader to each member as it creates it works:
+    # a member may be added after readers, as long as no data has arrived.
+    from conftest import udp_socket
+
+    data, free = recv.ChunkRingbuffer(8), recv.ChunkRingbuffer(8)
+    g = recv.ChunkStreamRingGroup(recv.ChunkStreamGroupConfig(max_chunks=8), data, free)
+    socks = [udp_socket() for _ in range(4)]
+    for i, sock in enumerate(socks):
+        m = g.emplace_back(chunkgroup.ThreadPool(1), recv.StreamConfig(stream_id=i),
+                           recv.ChunkStreamConfig(items=ITEMS, max_chunks=4, place=grid()))
+        m.add_udp_reader(sock)
+    assert len(g) == 4
+    for _ in range(8):
+        g.add_free_chunk(make_chunk())
+    ts = list(range(2 * HPC))
+    with send.UdpSender([s.getsockname() for s in socks], rate=20e6) as tx:
+        for x in ts:
+            tx.send_heap(x + 1, {TS_ID: x}, payload(x), dest=x % 4)
+        tx.send_stop()
+    check_chunks(collect(g, recycle=False), ts, range(2))
+    assert [g[i].stats.heaps for i in range(4)] == [len(ts) // 4] * 4
+    with pytest.raises(RuntimeError, match="received data"):
+        g.emplace_back(chunkgroup.ThreadPool(1), recv.StreamConfig(),
+                       recv.ChunkStreamConfig(items=ITEMS, max_chunks=4, place=grid()))
+    g.stop()
+    for sock in socks:
+        sock.close()
 
 
 def test_add_free_chunk_full_and_stopped():
@@ -283,9 +320,10 @@ def test_place_forms(place_lib, form):
 
 
 def test_place_scipy_low_level_callable(place_lib):
-    # scipy is not a test dependency; the same capsule form is covered by
-    # test_place_forms with PyCapsule tuples built by hand.
-    scipy = pytest.importorskip("scipy", reason="scipy is not installed (not a test dependency)")
+    # A C function through scipy.LowLevelCallable (numba ones are in
+    # test_place_numba.py).
+    import scipy
+
     dll = ctypes.CDLL(place_lib)
     p = params()
     llc = scipy.LowLevelCallable(ctypes.cast(dll.place3, PLACE_SIG3), ctypes.cast(ctypes.pointer(p), ctypes.c_void_p),

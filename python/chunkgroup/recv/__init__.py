@@ -8,7 +8,8 @@ runs after changing imports.  Differences and additions:
   element is a PyCapsule named ``"void (void *, size_t)"`` or
   ``"void (void *, size_t, void *)"`` (numba ``cfunc`` callbacks written for
   spead2 work unchanged), (2) a cffi or ctypes function pointer with one of
-  those signatures, optionally as ``(fnptr, user_data_pointer)``, or (3) a
+  those signatures, optionally as ``(fnptr, user_data_pointer)`` (a numba
+  ``cfunc`` object itself counts as its ctypes pointer), or (3) a
   :class:`GridPlacement` computed inside the library.  A plain Python
   function is refused (a Python call per heap would be far too slow).
 - Chunks handed to native code are kept alive by the package until they come
@@ -591,6 +592,12 @@ def _is_capsule(obj: Any) -> bool:
     return type(obj).__name__ == "PyCapsule"
 
 
+def _is_numba_cfunc(obj: Any) -> bool:
+    """A numba ``@cfunc`` result (numba.core.ccallback.CFunc), recognised
+    without importing numba."""
+    return type(obj).__module__.startswith("numba.") and hasattr(obj, "ctypes") and hasattr(obj, "address")
+
+
 def _pointer_value(obj: Any) -> int:
     """Address from a user-data pointer: int, cffi pointer, ctypes object, None."""
     if obj is None:
@@ -643,8 +650,19 @@ def _resolve_place(place: Any) -> Optional[_ResolvedPlace]:
         return None
     if isinstance(place, GridPlacement):
         return _ResolvedPlace(grid=place, keep=place)
-    first = place[0] if isinstance(place, tuple) and place else place
-    user_obj = place[1] if isinstance(place, tuple) and len(place) > 1 else None
+    first, user_obj = place, None
+    if isinstance(place, tuple):
+        # Read the elements through tuple itself: scipy.LowLevelCallable is
+        # a tuple subclass whose __getitem__ raises ValueError on purpose.
+        n = tuple.__len__(place)
+        if n == 0:
+            raise TypeError("place tuple is empty: its first element must be the function")
+        first = tuple.__getitem__(place, 0)
+        user_obj = tuple.__getitem__(place, 1) if n > 1 else None
+    if _is_numba_cfunc(first):
+        # A numba @cfunc object itself (spead2 wants it wrapped in a
+        # LowLevelCallable; accepting it bare is one step less).
+        first = first.ctypes
     if _is_capsule(first):
         name = _capsule_api.PyCapsule_GetName(first)
         name_s = name.decode() if name is not None else None
@@ -1134,9 +1152,6 @@ class _StreamBase:
 
     _info: _StreamInfo
 
-    def _reader_added(self) -> None:  # pragma: no cover - overridden
-        pass
-
     def _sptr(self) -> Any:
         return self._info.ptr
 
@@ -1146,7 +1161,6 @@ class _StreamBase:
         buffer stops the stream."""
         view = ffi.from_buffer("uint8_t[]", buffer)
         key = _ffi.hold_buffer((buffer, view))
-        self._reader_added()
         # release is called exactly once, possibly before an error return.
         st = lib.cg_stream_add_buffer_reader_nocopy(
             self._sptr(), view, len(view), _ffi.release_callback, ffi.cast("void *", key)
@@ -1185,7 +1199,6 @@ class _StreamBase:
         self, port: int, max_size: int = DEFAULT_UDP_MAX_SIZE, buffer_size: int = DEFAULT_UDP_BUFFER_SIZE, bind_hostname: str = ""
     ) -> None:
         port = _check_port(port)
-        self._reader_added()
         _ffi.check(
             lib.cg_stream_add_udp_reader(
                 self._sptr(), bind_hostname.encode(), port, _nonneg("max_size", max_size), _nonneg("buffer_size", buffer_size)
@@ -1205,7 +1218,6 @@ class _StreamBase:
             multicast = ipaddress.ip_address(multicast_group).is_multicast
         except ValueError:
             multicast = False
-        self._reader_added()
         if multicast:
             st = lib.cg_stream_add_udp_multicast_reader(
                 self._sptr(), multicast_group.encode(), port, interface_address.encode(),
@@ -1219,7 +1231,6 @@ class _StreamBase:
 
     def _udp_socket(self, socket: Any, max_size: int = DEFAULT_UDP_MAX_SIZE) -> None:
         fd = socket.fileno()
-        self._reader_added()
         _ffi.check(lib.cg_stream_add_udp_socket_reader(self._sptr(), fd, _nonneg("max_size", max_size)))
 
     @overload
@@ -1243,7 +1254,6 @@ class _StreamBase:
         self, port: int, max_size: int = DEFAULT_TCP_MAX_SIZE, buffer_size: int = DEFAULT_TCP_BUFFER_SIZE, bind_hostname: str = ""
     ) -> None:
         port = _check_port(port)
-        self._reader_added()
         _ffi.check(
             lib.cg_stream_add_tcp_reader(
                 self._sptr(), bind_hostname.encode(), port, _nonneg("max_size", max_size), _nonneg("buffer_size", buffer_size)
@@ -1252,13 +1262,11 @@ class _StreamBase:
 
     def _tcp_acceptor(self, acceptor: Any, max_size: int = DEFAULT_TCP_MAX_SIZE) -> None:
         fd = acceptor.fileno()
-        self._reader_added()
         _ffi.check(lib.cg_stream_add_tcp_acceptor_reader(self._sptr(), fd, _nonneg("max_size", max_size)))
 
     def add_udp_pcap_file_reader(self, filename: Union[str, "os.PathLike[str]"], filter: str = "") -> None:
         """Read UDP packets from a classic pcap file; ``filter`` is "" or
         ``"udp dst port N"`` / ``"port N"``."""
-        self._reader_added()
         _ffi.check(lib.cg_stream_add_pcap_file_reader(self._sptr(), os.fsencode(filename), filter.encode()))
 
     @property
@@ -1336,7 +1344,6 @@ class _GroupState:
     def __init__(self, ptr: Any) -> None:
         self.ptr = ptr
         self.infos: List[_StreamInfo] = []
-        self.readers_added = False
         self.keep: List[Any] = []
 
 
@@ -1396,14 +1403,13 @@ class ChunkStreamRingGroup(Sequence):  # type: ignore[type-arg]
     ) -> "ChunkStreamGroupMember":
         """Add a member stream and return it.  ValueError for an invalid
         configuration (no place function, a window larger than the
-        group's); RuntimeError once readers were added."""
+        group's); RuntimeError once the group has received data (add every
+        member before any reader to be sure of that)."""
         if not isinstance(config, StreamConfig):
             raise TypeError("config must be a StreamConfig")
         if not isinstance(chunk_stream_config, ChunkStreamConfig):
             raise TypeError("chunk_stream_config must be a ChunkStreamConfig")
         state = self._state
-        if state.readers_added:
-            raise RuntimeError("cannot add a stream to a group after readers were added")
         if chunk_stream_config.max_chunks > self._config.max_chunks:
             raise ValueError(
                 f"stream max_chunks ({chunk_stream_config.max_chunks}) exceeds the group's ({self._config.max_chunks})"
@@ -1413,7 +1419,9 @@ class ChunkStreamRingGroup(Sequence):  # type: ignore[type-arg]
             csc, keep = _native_chunk_stream_config(chunk_stream_config)
             try:
                 sptr = lib.cg_group_emplace_back(state.ptr, sc, csc)
-                _ffi.check_ptr(sptr, "emplace_back", RuntimeError if state.readers_added else ValueError)
+                # The library refuses a member once the group has received
+                # data (CG_ESTATE: RuntimeError, with its message).
+                _ffi.check_ptr(sptr, "emplace_back")
             finally:
                 lib.cg_chunk_stream_config_free(csc)
         finally:
@@ -1486,9 +1494,6 @@ class ChunkStreamGroupMember(_StreamBase):
         self._info = group._state.infos[index]
         return self
 
-    def _reader_added(self) -> None:
-        self._group._state.readers_added = True
-
     @property
     def group(self) -> ChunkStreamRingGroup:
         """The group this stream belongs to."""
@@ -1547,9 +1552,6 @@ class ChunkRingStream(_StreamBase):
         if thread_pool is not None and thread_pool._affinity:
             cpus = ffi.new("int[]", thread_pool._affinity)
             _ffi.check(lib.cg_stream_set_affinity(sptr, cpus, len(thread_pool._affinity)))
-
-    def _reader_added(self) -> None:
-        pass
 
     @property
     def data_ringbuffer(self) -> ChunkRingbuffer:
