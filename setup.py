@@ -106,11 +106,11 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.8",
     package_dir={"": "python"},
-    packages=["chunkgroup", "chunkgroup.recv"],
+    packages=["chunkgroup", "chunkgroup.recv"],  # chunkgroup.numba: numba helpers (numba optional)
     package_data={"chunkgroup": ["py.typed", "_lib/libchunkgroup.so", "_lib/chunkgroup.h"]},
     include_package_data=False,
-    install_requires=["cffi>=1.15"],
-    extras_require={"numpy": ["numpy"]},
+    # numpy: Chunk buffers are arrays in every example (spead2 requires it too).
+    install_requires=["cffi>=1.15", "numpy"],
     zip_safe=False,
     # Keep setuptools' scratch files under build/python, out of the way of
     # the Makefile's build/libchunkgroup.so (and removed by `make clean`).

@@ -168,8 +168,10 @@ def test_python_names_in_docs_exist():
     """Every chunkgroup.recv / chunkgroup name written as recv.X or
     chunkgroup.X in the pages exists in the package."""
     import chunkgroup
+    import chunkgroup.numba
     import chunkgroup.recv
     import chunkgroup.recv.asyncio
+    import chunkgroup.recv.numba
     import chunkgroup.send
 
     text = "\n".join(_read(os.path.join(DOCS, p)) for p in PAGES if p != "c-api.md")

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import HEAP_SIZE, HPC, TS_ID, check_chunks, collect, make_group, payload, tcp_listener, udp_socket
 
-spead2 = pytest.importorskip("spead2", reason="spead2 is not installed (pip install spead2)")
+import spead2  # noqa: E402  (a test dependency: requirements-test.txt)
 import spead2.send  # noqa: E402
 
 
