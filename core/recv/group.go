@@ -2,8 +2,10 @@ package recv
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
 	"github.com/chunkgroup/chunkgroup/core/logx"
@@ -29,6 +31,8 @@ type Group struct {
 
 	mu      sync.Mutex
 	cond    *sync.Cond
+	waiters int           // members asleep in cond.Wait (g.mu held to change)
+	headPub atomic.Uint64 // head, for members spinning without g.mu
 	members []*Stream
 	heads   []uint64 // each member's head as last published, by index
 	head    uint64
@@ -204,7 +208,10 @@ func (g *Group) setHeadLocked(m, ctx *Stream) {
 		g.head = newHead
 		g.tail = max(g.tail, newHead)
 	}
-	g.cond.Broadcast()
+	g.headPub.Store(g.head)
+	if g.waiters > 0 {
+		g.cond.Broadcast() // only sleepers need the (costly) wake-up
+	}
 }
 
 func (g *Group) readyLocked(id uint64, ctx *Stream) {
@@ -220,6 +227,7 @@ func (g *Group) readyLocked(id uint64, ctx *Stream) {
 // waiting (LOSSLESS). nil means no chunk (stopped, or none allocated). g.mu
 // held, s.mu held by the caller.
 func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
+	spun := false
 	for {
 		if g.stopped {
 			return nil
@@ -248,14 +256,49 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 			if g.head >= target {
 				continue
 			}
+		} else if !spun {
+			// LOSSLESS: another member is behind. It is usually a fraction
+			// of a chunk behind, so spin a little before sleeping: a
+			// sleeping goroutine pays the scheduler's wake-up (tens of
+			// microseconds on these machines, measured in docs/tuning.md)
+			// at every chunk boundary, which serialised the members.
+			spun = true
+			g.spinForHead(target, s)
+			continue // re-check everything under g.mu
 		}
+		g.waiters++
 		g.cond.Wait()
+		g.waiters--
 		// Another member may have asked us to flush while we waited.
 		if t := s.flushTarget.Load(); t > s.head {
 			s.advanceTo(t)
 			g.setHeadLocked(s, s)
 		}
 	}
+}
+
+// spinWindow bounds how long a LOSSLESS member spins for the group head
+// before it sleeps on the condition variable.
+const spinWindow = 200 * time.Microsecond
+
+// spinForHead releases g.mu and spins until the group head reaches target,
+// the group stops or s is asked to flush, or spinWindow passes; it returns
+// with g.mu held again. Other goroutines get the CPU at every turn
+// (Gosched), so a spinning member never starves one that must run for the
+// head to move (with more members than cores).
+func (g *Group) spinForHead(target uint64, s *Stream) {
+	g.mu.Unlock()
+	deadline := time.Now().Add(spinWindow)
+	for i := 0; ; i++ {
+		if g.headPub.Load() >= target || g.stopping.Load() || s.flushTarget.Load() > s.head {
+			break
+		}
+		if i%16 == 15 && time.Now().After(deadline) {
+			break
+		}
+		runtime.Gosched()
+	}
+	g.mu.Lock()
 }
 
 // requestFlushLocked asks every member behind target to move its window to
