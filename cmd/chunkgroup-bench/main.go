@@ -75,7 +75,9 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	stopProfiles := startProfiles()
 	err := fn(os.Args[2:])
+	stopProfiles()
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}

@@ -18,7 +18,11 @@ import (
 type rigConfig struct {
 	sc        send.Scenario
 	streams   int
-	maxChunks int // group and per-stream window
+	maxChunks int // group window
+	// streamChunks is each member's window (0: the group's). A member
+	// window smaller than the group's lets members drift apart by the
+	// difference without waiting for each other (docs/tuning.md).
+	streamChunks int
 	chunks    int // chunks in circulation (also each ring's capacity)
 	maxHeaps  int
 	lossless  bool
@@ -63,6 +67,9 @@ func newRig(cfg rigConfig) (*rig, error) {
 		ccfg := recv.DefaultChunkStreamConfig()
 		ccfg.Items = recv.CounterItems()
 		ccfg.MaxChunks = cfg.maxChunks
+		if cfg.streamChunks > 0 {
+			ccfg.MaxChunks = cfg.streamChunks
+		}
 		ccfg.Place = placer
 		s, err := g.EmplaceBack(scfg, ccfg)
 		if err != nil {
@@ -145,6 +152,7 @@ func cmdMemory(args []string) error {
 	bytes := fs.Int64("bytes", 1<<30, "payload bytes per run, at least (rounded up to whole chunks)")
 	repeat := fs.Int("repeat", 1, "runs over the same packets (one JSON line each)")
 	maxChunks := fs.Int("max-chunks", 4, "group window in chunks")
+	streamChunks := fs.Int("stream-chunks", 0, "each member's window in chunks (0: the group's)")
 	chunks := fs.Int("chunks", 8, "chunks in circulation")
 	lossy := fs.Bool("lossy", false, "LOSSY eviction (default LOSSLESS: in memory no stream may be overtaken)")
 	if err := fs.Parse(args); err != nil {
@@ -165,7 +173,7 @@ func cmdMemory(args []string) error {
 	fmt.Fprintf(os.Stderr, "memory %s N=%d: built %d heaps (%d packets, %.2f GiB payload) in %.1fs\n",
 		sc.Name, *streams, ps.heaps, ps.packets(), float64(ps.payload())/(1<<30), since(t0))
 	for rep := 0; rep < *repeat; rep++ {
-		res, err := memoryRun(ps, rigConfig{sc: sc, streams: *streams, maxChunks: *maxChunks,
+		res, err := memoryRun(ps, rigConfig{sc: sc, streams: *streams, maxChunks: *maxChunks, streamChunks: *streamChunks,
 			chunks: *chunks, maxHeaps: recv.DefaultMaxHeaps, lossless: !*lossy})
 		if err != nil {
 			return err
