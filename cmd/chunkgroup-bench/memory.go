@@ -23,9 +23,9 @@ type rigConfig struct {
 	// window smaller than the group's lets members drift apart by the
 	// difference without waiting for each other (docs/tuning.md).
 	streamChunks int
-	chunks    int // chunks in circulation (also each ring's capacity)
-	maxHeaps  int
-	lossless  bool
+	chunks       int // chunks in circulation (also each ring's capacity)
+	maxHeaps     int
+	lossless     bool
 }
 
 // rig is a ring group with its rings, member streams and chunks, placing
