@@ -26,6 +26,7 @@ import enum
 import ipaddress
 import operator
 import os
+import select as _select
 import socket as _socket
 import threading
 import weakref
@@ -76,6 +77,7 @@ DEFAULT_TCP_BUFFER_SIZE = 212992
 # Blocking ring calls wait in slices this long, so that Python can run signal
 # handlers (Ctrl-C) between them.
 _SLICE_US = 100_000
+_SLICE_MS = _SLICE_US // 1000
 
 
 def _nonneg(name: str, value: Any) -> int:
@@ -1031,13 +1033,30 @@ class ChunkRingbuffer:
     def get(self) -> Chunk:
         """Remove and return a chunk, waiting for one; Stopped once stopped
         and empty."""
+        # Wait on the readiness fd in Python (poll releases the GIL), not
+        # inside the library: a foreign thread that sleeps inside Go costs
+        # two thread hand-offs per wake-up and then needs a free Go
+        # processor, which busy member streams seldom leave (measured in
+        # docs/tuning.md). Every call into the library here returns at once.
         out = ffi.new("cg_chunk **")
-        while True:
-            st = lib.cg_ring_pop_timeout(self._ptr, out, _SLICE_US)
-            if st == lib.CG_OK:
-                return _take_back(out[0])
-            if st != lib.CG_ETIMEDOUT:
-                raise _ffi.make_error(st)
+        ptr = self._ptr
+        st = lib.cg_ring_try_pop(ptr, out)
+        if st == lib.CG_EEMPTY:
+            poller = self._data_poller()
+            while st == lib.CG_EEMPTY:
+                poller.poll(_SLICE_MS)  # Ctrl-C is handled between slices
+                st = lib.cg_ring_try_pop(ptr, out)
+        if st == lib.CG_OK:
+            return _take_back(out[0])
+        raise _ffi.make_error(st)
+
+    def _data_poller(self) -> "_select.poll":
+        p = self.__dict__.get("_poller")
+        if p is None:
+            p = _select.poll()
+            p.register(self.data_fd, _select.POLLIN)
+            self.__dict__["_poller"] = p
+        return p
 
     def get_nowait(self) -> Chunk:
         """Remove and return a chunk; Empty if there is none (Stopped if
