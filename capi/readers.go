@@ -48,6 +48,7 @@ func (r *lentMemReader) Release() {
 // addReader attaches r to the stream. The stream releases r itself when it
 // refuses it (stopped), so nothing leaks on that path.
 func addReader(sh *streamH, r recv.Reader) C.int {
+	startTraceOnFirstReader()
 	if err := sh.s.AddReader(r); err != nil {
 		return fail(err, cgESTATE)
 	}
