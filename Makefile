@@ -78,7 +78,7 @@ bench-go:
 bench: $(STAMP)
 	$(GO) build -trimpath -o $(BUILD)/chunkgroup-send ./cmd/chunkgroup-send
 	$(GO) build -trimpath -o $(BUILD)/chunkgroup-bench ./cmd/chunkgroup-bench
-	$(VPY) -m pip install -q spead2 || echo "spead2 did not install: its columns will be skipped"
+	$(VPY) -m pip install -q spead2 matplotlib || echo "spead2 or matplotlib did not install: their columns or the plot will be skipped"
 	$(VPY) bench/bench.py $(BENCH_ARGS)
 
 fuzz:

@@ -200,7 +200,7 @@ def cpu_seconds() -> float:
 
 def py_memory_run(
     impl: str, place: Any, bufs: List[np.ndarray], sc: Dict[str, int], meta: Dict[str, Any],
-    max_chunks: int = 4, nchunks: int = 8, timeout: float = 600.0,
+    max_chunks: int = 4, nchunks: int = 8, timeout: float = 600.0, stream_chunks: int = 2,
 ) -> Dict[str, Any]:
     """One timed pass of a Python-driven ring group (chunkgroup or spead2;
     their Python APIs are the same) over pre-built buffers. The clock runs
@@ -225,7 +225,7 @@ def py_memory_run(
         group.emplace_back(
             pools[i],
             recv.StreamConfig(max_heaps=4, stream_id=i),
-            recv.ChunkStreamConfig(items=[HEAP_CNT_ID, HEAP_LENGTH_ID], max_chunks=max_chunks, place=place),
+            recv.ChunkStreamConfig(items=[HEAP_CNT_ID, HEAP_LENGTH_ID], max_chunks=stream_chunks, place=place),
         )
     for _ in range(nchunks):
         data = np.ones(hpc * hp, np.uint8)  # written now: pages resident before the clock
@@ -482,7 +482,8 @@ def build_report(results: Dict[str, Any]) -> str:
     out.append(f"- versions: chunkgroup {info['chunkgroup']}; spead2 {info['spead2']}; {info['go']}; "
                f"Python {info['python']}; numpy {info['numpy']}; {info['gcc']}")
     out.append(f"- memory runs: {results['params']['bytes'] / 2**30:.2f} GiB payload each, best of "
-               f"{results['params']['repeat']}; group window 4 chunks, 8 chunks in circulation, LOSSLESS")
+               f"{results['params']['repeat']}; group window {results['params']['max_chunks']} chunks, member windows "
+               f"{results['params']['stream_chunks']} chunks, 8 chunks in circulation, LOSSLESS")
     if results.get("notes"):
         for n in results["notes"]:
             out.append(f"- note: {n}")
@@ -511,6 +512,21 @@ def build_report(results: Dict[str, Any]) -> str:
                 f"{fmt((r.get('go', {}).get('packets_per_s') or 0) / 1e6 or None)} | "
                 f"{fmt(r.get('go', {}).get('cpu_s_per_gbyte'), '.3f')} | {fmt(r.get('spead2', {}).get('cpu_s_per_gbyte'), '.3f')} |"
             )
+    out.append("")
+    out.append("### memory: scaling and CPU cores used (cores = CPU seconds / wall seconds of the whole process)\n")
+    impls = ("go", "py-c", "py-grid", "spead2")
+    out.append("| scenario | N | " + " | ".join(f"{i} GB/s | {i} N/N=1 | {i} cores" for i in impls) + " |")
+    out.append("|---|---|" + "---|---|---|" * len(impls))
+    for scen, rows in results["memory"].items():
+        base = rows.get("1", {})
+        for n, r in rows.items():
+            cells = []
+            for impl in impls:
+                v = r.get(impl, {})
+                gb = v.get("gbytes_per_s")
+                cores = ratio(v.get("cpu_seconds"), v.get("seconds"))
+                cells += [fmt(gb), f"{fmt(ratio(gb, base.get(impl, {}).get('gbytes_per_s')))}x", fmt(cores)]
+            out.append(f"| {scen} | {n} | " + " | ".join(cells) + " |")
     if mc:
         out.append("")
         line = ("memcpy (Go copy loop, same block sizes and source layout, destination cycling over "
@@ -577,6 +593,50 @@ def build_report(results: Dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+# --------------------------------------------------------------------- plot
+
+
+def plot_scaling(results: Dict[str, Any], path: Path) -> Optional[Path]:
+    """GB/s against N, one panel per scenario, one line per implementation
+    (matplotlib, installed into the benchmark's virtualenv by make bench)."""
+    mem = results.get("memory") or {}
+    if not mem:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        log(f"no plot: matplotlib is not importable ({e})")
+        return None
+    fig, axes = plt.subplots(1, len(mem), figsize=(5.5 * len(mem), 4.2), squeeze=False)
+    for ax, (scen, rows) in zip(axes[0], mem.items()):
+        ns = sorted(int(n) for n in rows)
+        for impl, style in (("go", "o-"), ("py-c", "s-"), ("py-grid", "^-"), ("spead2", "d--")):
+            pts = [(n, rows[str(n)].get(impl, {}).get("gbytes_per_s")) for n in ns]
+            pts = [(n, v) for n, v in pts if v]
+            if pts:
+                ax.plot([n for n, _ in pts], [v for _, v in pts], style, label=impl)
+        copy = (results.get("memcpy") or {}).get(scen)
+        if copy:
+            ax.axhline(copy, color="grey", linestyle=":", label=f"memcpy {copy:.1f} GB/s")
+        ax.set_title(f"memory/{scen}")
+        ax.set_xlabel("member streams N")
+        ax.set_ylabel("payload GB/s")
+        ax.set_xticks(ns)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    info = results.get("machine", {})
+    fig.suptitle(f"chunkgroup vs spead2, {info.get('date', '')}, {info.get('cpu', '')} x{info.get('cores', '')}",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 # --------------------------------------------------------------------- main
 
 
@@ -591,6 +651,10 @@ def main() -> int:
     ap.add_argument("--udp-duration", type=float, help="seconds per UDP trial (default 5, quick 2)")
     ap.add_argument("--udp-steps", type=int, help="trials per zero-loss search (default 6, quick 3)")
     ap.add_argument("--no-gso", action="store_true", help="sender without UDP_SEGMENT (slower sender)")
+    ap.add_argument("--max-chunks", type=int, default=4, help="group window of the memory runs")
+    ap.add_argument("--stream-chunks", type=int, default=2,
+                    help="member window of the memory runs (smaller than the group's lets members drift apart; "
+                         "equal to it makes them move in lockstep, see docs/tuning.md)")
     ap.add_argument("--skip-udp", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-spead2", action="store_true")
@@ -616,7 +680,7 @@ def main() -> int:
     info = machine_info()
     results: Dict[str, Any] = {
         "machine": info, "mode": "quick" if quick else "full",
-        "params": {"bytes": nbytes, "repeat": repeat, "udp_duration_s": udp_dur, "udp_steps": udp_steps,
+        "params": {"bytes": nbytes, "repeat": repeat, "max_chunks": args.max_chunks, "stream_chunks": args.stream_chunks, "udp_duration_s": udp_dur, "udp_steps": udp_steps,
                    "gso": gso, "scenarios": scenarios, "streams": streams, "udp_streams": udp_streams},
         "notes": [], "memcpy": {}, "memcpy_all": [], "memory": {}, "udp": {}, "drain": {}, "raw": [],
     }
@@ -670,7 +734,8 @@ def main() -> int:
                     log(f"memory {scen} N={n}")
                     row: Dict[str, Any] = {}
                     gl = run_go(["memory", "--scenario", scen, "--streams", str(n), "--bytes", str(nbytes),
-                                 "--repeat", str(repeat)])
+                                 "--repeat", str(repeat), "--max-chunks", str(args.max_chunks),
+                                 "--stream-chunks", str(args.stream_chunks)])
                     results["raw"] += gl
                     row["go"] = max(gl, key=lambda r: r["gbytes_per_s"])
                     log(f"    go: {row['go']['gbytes_per_s']} GB/s")
@@ -679,7 +744,8 @@ def main() -> int:
                     for _ in range(repeat):  # round-robin, so drift hits every implementation alike
                         for name, place in impls:
                             try:
-                                r = py_memory_run("spead2" if name == "spead2" else name, place, bufs, sc, meta)
+                                r = py_memory_run("spead2" if name == "spead2" else name, place, bufs, sc, meta,
+                                                  max_chunks=args.max_chunks, stream_chunks=args.stream_chunks)
                             except Exception as e:  # noqa: BLE001 - keep the other columns
                                 traceback.print_exc()
                                 r = {"impl": name, "error": repr(e)}
@@ -766,6 +832,9 @@ def main() -> int:
                 results["drain"][scen][str(n)] = row
 
     report = build_report(results)
+    plot = plot_scaling(results, outdir / "memory-scaling.png")
+    if plot:
+        report += f"\nPlot of GB/s against N: {plot.name}\n"
     (outdir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (outdir / "results.md").write_text(report)
     print(report)
