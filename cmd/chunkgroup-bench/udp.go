@@ -25,23 +25,24 @@ import (
 
 // udpOptions are the flags shared by the udp and recvmmsg subcommands.
 type udpOptions struct {
-	sc        send.Scenario
-	streams   int
-	rate      float64 // bytes/s on the wire (SPEAD bytes); 0 = unlimited
-	duration  time.Duration
-	drain     time.Duration
-	bufSize   int
-	maxChunks int
-	chunks    int
-	maxHeaps  int
-	sender    string // child or inproc
-	senderBin string
-	gso       bool
-	batch     int
-	search    bool
-	steps     int
-	curve     []float64
-	prefill   uint64 // heaps sent into the socket buffers before the readers start (0 = live)
+	sc           send.Scenario
+	streams      int
+	rate         float64 // bytes/s on the wire (SPEAD bytes); 0 = unlimited
+	duration     time.Duration
+	drain        time.Duration
+	bufSize      int
+	maxChunks    int
+	streamChunks int
+	chunks       int
+	maxHeaps     int
+	sender       string // child or inproc
+	senderBin    string
+	gso          bool
+	batch        int
+	search       bool
+	steps        int
+	curve        []float64
+	prefill      uint64 // heaps sent into the socket buffers before the readers start (0 = live)
 }
 
 func udpFlags(name string, args []string) (udpOptions, error) {
@@ -54,6 +55,7 @@ func udpFlags(name string, args []string) (udpOptions, error) {
 	fs.DurationVar(&o.drain, "drain", 2*time.Second, "how long to wait for the receiver after the sender has finished")
 	fs.IntVar(&o.bufSize, "buffer", 64<<20, "socket receive buffer bytes per stream (forced past rmem_max when privileged)")
 	fs.IntVar(&o.maxChunks, "max-chunks", 4, "group window in chunks")
+	fs.IntVar(&o.streamChunks, "stream-chunks", 0, "each member's window in chunks (0: the group's)")
 	fs.IntVar(&o.chunks, "chunks", 16, "chunks in circulation")
 	fs.IntVar(&o.maxHeaps, "max-heaps", recv.DefaultMaxHeaps, "incomplete heaps kept per stream")
 	fs.StringVar(&o.sender, "sender", "child", "child (run chunkgroup-send as a separate process) or inproc (core/send in this process)")
@@ -221,7 +223,7 @@ type trialResult struct {
 func groupTrial(o udpOptions, rate float64) (trialResult, error) {
 	// A drain (prefill) measures capacity, not timing luck: LOSSLESS, so a
 	// member that drains its socket faster cannot evict the other's heaps.
-	r, err := newRig(rigConfig{sc: o.sc, streams: o.streams, maxChunks: o.maxChunks, chunks: o.chunks,
+	r, err := newRig(rigConfig{sc: o.sc, streams: o.streams, maxChunks: o.maxChunks, streamChunks: o.streamChunks, chunks: o.chunks,
 		maxHeaps: o.maxHeaps, lossless: o.prefill > 0})
 	if err != nil {
 		return trialResult{}, err
