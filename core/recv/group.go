@@ -11,6 +11,7 @@ import (
 	"github.com/chunkgroup/chunkgroup/core/logx"
 	"github.com/chunkgroup/chunkgroup/core/memcopy"
 	"github.com/chunkgroup/chunkgroup/core/ring"
+	"golang.org/x/sys/cpu"
 )
 
 // Group is a chunk stream group: member streams sharing one sequence of
@@ -42,9 +43,13 @@ type Group struct {
 
 	// view is a copy of members for Len/At, which must not wait for mu: a
 	// member may hold mu while blocked on a ring.
-	view     atomic.Pointer[[]*Stream]
+	view atomic.Pointer[[]*Stream]
+	// Read by every member at every batch: kept off the lines that the
+	// group lock and the head change at every chunk boundary.
+	_        cpu.CacheLinePad
 	hasData  atomic.Bool
 	stopping atomic.Bool
+	_        cpu.CacheLinePad
 	stopOnce sync.Once
 	stopDone chan struct{}
 

@@ -10,6 +10,7 @@ import (
 	"github.com/chunkgroup/chunkgroup/core/memcopy"
 	"github.com/chunkgroup/chunkgroup/core/offheap"
 	"github.com/chunkgroup/chunkgroup/core/spead"
+	"golang.org/x/sys/cpu"
 )
 
 // inf is a head position beyond every valid chunk ID (IDs are 0..2^63-1):
@@ -27,6 +28,7 @@ type windowSlot struct {
 // Stream is a chunk stream: a member of a Group (a standalone chunk stream
 // is the only member of its own group). Readers feed it through AddBatch.
 type Stream struct {
+	_     cpu.CacheLinePad // no line shared with the previous allocation
 	cfg   StreamConfig
 	ccfg  ChunkStreamConfig
 	group *Group
@@ -56,12 +58,16 @@ type Stream struct {
 	scratch []byte
 	pre     *prePlacer // placement of a slice's heaps in one call, for a BatchPlacer
 
-	// flushTarget is raised (only under the group lock) when the group needs
-	// this member's window to start at or after it. headPub mirrors head for
-	// lock-free checks.
+	// Fields other members touch: flushTarget is raised by them (only under
+	// the group lock) when the group needs this member's window to start at
+	// or after it; headPub mirrors head for their lock-free checks. They sit
+	// on cache lines of their own, so a member's per-packet writes above
+	// never invalidate what another member reads, and the other way round.
+	_           cpu.CacheLinePad
 	flushTarget atomic.Uint64
 	headPub     atomic.Uint64
 	stoppedPub  atomic.Bool
+	_           cpu.CacheLinePad
 
 	statsMu sync.Mutex
 	totals  []uint64
@@ -77,6 +83,7 @@ type Stream struct {
 	producerGone atomic.Bool
 	userStopping atomic.Bool
 	releaseOnce  sync.Once
+	_            cpu.CacheLinePad // nor with whatever is allocated next
 }
 
 func newStream(g *Group, index int, cfg StreamConfig, ccfg ChunkStreamConfig) (*Stream, error) {
