@@ -483,7 +483,7 @@ def build_report(results: Dict[str, Any]) -> str:
                f"Python {info['python']}; numpy {info['numpy']}; {info['gcc']}")
     out.append(f"- memory runs: {results['params']['bytes'] / 2**30:.2f} GiB payload each, best of "
                f"{results['params']['repeat']}; group window {results['params']['max_chunks']} chunks, member windows "
-               f"{results['params']['stream_chunks']} chunks, 8 chunks in circulation, LOSSLESS")
+               f"{results['params']['stream_chunks']} chunks, {results['params']['chunks']} chunks in circulation, LOSSLESS")
     if results.get("notes"):
         for n in results["notes"]:
             out.append(f"- note: {n}")
@@ -644,7 +644,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small volumes, short UDP trials, few search steps (a few minutes)")
     ap.add_argument("--bytes", type=int, help="payload bytes per memory run (default 1 GiB, quick 256 MiB)")
-    ap.add_argument("--repeat", type=int, help="memory runs per configuration, best reported (default 3, quick 2)")
+    ap.add_argument("--repeat", type=int, help="memory runs per configuration, best reported (default 5, quick 2)")
     ap.add_argument("--scenarios", default="large,small")
     ap.add_argument("--streams", default="1,2,4", help="N for the memory scenario")
     ap.add_argument("--udp-streams", default="1,2", help="N for the UDP scenario")
@@ -652,6 +652,8 @@ def main() -> int:
     ap.add_argument("--udp-steps", type=int, help="trials per zero-loss search (default 6, quick 3)")
     ap.add_argument("--no-gso", action="store_true", help="sender without UDP_SEGMENT (slower sender)")
     ap.add_argument("--max-chunks", type=int, default=4, help="group window of the memory runs")
+    ap.add_argument("--chunks", type=int, default=16,
+                    help="chunks in circulation in the memory runs (slack for the consumer's jitter)")
     ap.add_argument("--stream-chunks", type=int, default=2,
                     help="member window of the memory runs (smaller than the group's lets members drift apart; "
                          "equal to it makes them move in lockstep, see docs/tuning.md)")
@@ -663,7 +665,7 @@ def main() -> int:
 
     quick = args.quick
     nbytes = args.bytes or ((256 << 20) if quick else (1 << 30))
-    repeat = args.repeat or (2 if quick else 3)
+    repeat = args.repeat or (2 if quick else 5)
     udp_dur = args.udp_duration or (2.0 if quick else 5.0)
     udp_steps = args.udp_steps or (3 if quick else 6)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -680,7 +682,7 @@ def main() -> int:
     info = machine_info()
     results: Dict[str, Any] = {
         "machine": info, "mode": "quick" if quick else "full",
-        "params": {"bytes": nbytes, "repeat": repeat, "max_chunks": args.max_chunks, "stream_chunks": args.stream_chunks, "udp_duration_s": udp_dur, "udp_steps": udp_steps,
+        "params": {"bytes": nbytes, "repeat": repeat, "max_chunks": args.max_chunks, "chunks": args.chunks, "stream_chunks": args.stream_chunks, "udp_duration_s": udp_dur, "udp_steps": udp_steps,
                    "gso": gso, "scenarios": scenarios, "streams": streams, "udp_streams": udp_streams},
         "notes": [], "memcpy": {}, "memcpy_all": [], "memory": {}, "udp": {}, "drain": {}, "raw": [],
     }
@@ -735,7 +737,7 @@ def main() -> int:
                     row: Dict[str, Any] = {}
                     gl = run_go(["memory", "--scenario", scen, "--streams", str(n), "--bytes", str(nbytes),
                                  "--repeat", str(repeat), "--max-chunks", str(args.max_chunks),
-                                 "--stream-chunks", str(args.stream_chunks)])
+                                 "--stream-chunks", str(args.stream_chunks), "--chunks", str(args.chunks)])
                     results["raw"] += gl
                     row["go"] = max(gl, key=lambda r: r["gbytes_per_s"])
                     log(f"    go: {row['go']['gbytes_per_s']} GB/s")
@@ -745,7 +747,8 @@ def main() -> int:
                         for name, place in impls:
                             try:
                                 r = py_memory_run("spead2" if name == "spead2" else name, place, bufs, sc, meta,
-                                                  max_chunks=args.max_chunks, stream_chunks=args.stream_chunks)
+                                                  max_chunks=args.max_chunks, stream_chunks=args.stream_chunks,
+                                                  nchunks=args.chunks)
                             except Exception as e:  # noqa: BLE001 - keep the other columns
                                 traceback.print_exc()
                                 r = {"impl": name, "error": repr(e)}
