@@ -307,7 +307,7 @@ def udp_socket(bufsize: int) -> socket.socket:
 
 def spead2_udp_trial(
     place: Any, scenario: str, n: int, rate_gbps: float, duration: float, gso: bool,
-    bufsize: int = 64 << 20, max_chunks: int = 4, nchunks: int = 16, drain: float = 2.0,
+    bufsize: int = 64 << 20, max_chunks: int = 8, nchunks: int = 32, drain: float = 2.0, stream_chunks: int = 4,
 ) -> Dict[str, Any]:
     """spead2 ring group (LOSSY) with one UDP reader per stream, fed by
     chunkgroup-send; counts complete heaps."""
@@ -323,7 +323,7 @@ def spead2_udp_trial(
     for i in range(n):
         group.emplace_back(
             pools[i], recv.StreamConfig(max_heaps=4, stream_id=i),
-            recv.ChunkStreamConfig(items=[HEAP_CNT_ID, HEAP_LENGTH_ID], max_chunks=max_chunks, place=place),
+            recv.ChunkStreamConfig(items=[HEAP_CNT_ID, HEAP_LENGTH_ID], max_chunks=stream_chunks, place=place),
         )
     for _ in range(nchunks):
         group.add_free_chunk(recv.Chunk(present=np.zeros(hpc, np.uint8), data=np.ones(hpc * hp, np.uint8)))
@@ -766,7 +766,12 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     if not args.skip_udp:
-        common = ["--duration", f"{udp_dur}s", "--steps", str(udp_steps), "--search"] + (["--gso"] if gso else [])
+        # LOSSY group window of 8 chunks, member windows of 4, 32 chunks in
+        # circulation, for both libraries: with a group window of 4 both lose
+        # heaps to member drift well below the receivers' capacity on this
+        # 2-core machine (docs/tuning.md, "LOSSY groups and drift").
+        common = ["--duration", f"{udp_dur}s", "--steps", str(udp_steps), "--search",
+                  "--max-chunks", "8", "--stream-chunks", "4", "--chunks", "32"] + (["--gso"] if gso else [])
         for scen in scenarios:
             results["udp"][scen] = {}
             for n in udp_streams:
