@@ -8,7 +8,7 @@ const maxRanges = 32
 // liveHeap is an incomplete heap: where its bytes go and what has arrived.
 type liveHeap struct {
 	cnt      uint64
-	seq      uint64 // insertion order: the smallest is evicted first
+	seq      uint64 // clock of its latest packet: the smallest is evicted first
 	length   int64
 	received int64
 	packets  int64
@@ -28,11 +28,18 @@ type heapTable struct {
 	maxHeaps   int
 	substreams uint64
 	entries    []liveHeap
-	seq        uint64
+	seq        uint64 // packet clock for liveHeap.seq
+	// refused remembers the counters of the latest multi-packet heaps whose
+	// placement was refused (rejected, too old, badly placed, no chunk), so
+	// their later packets are absorbed without a table entry: a heap that
+	// will never be written must not evict one that is being written.
+	refused     []uint64 // counter + 1; 0 = empty
+	refusedNext int
 }
 
 func newHeapTable(maxHeaps, substreams int, outOfOrder bool) heapTable {
-	t := heapTable{maxHeaps: maxHeaps, substreams: uint64(substreams), entries: make([]liveHeap, maxHeaps*substreams)}
+	t := heapTable{maxHeaps: maxHeaps, substreams: uint64(substreams), entries: make([]liveHeap, maxHeaps*substreams),
+		refused: make([]uint64, maxHeaps*substreams)}
 	if outOfOrder {
 		backing := make([][2]int64, maxRanges*len(t.entries))
 		for i := range t.entries {
@@ -59,25 +66,54 @@ func (t *heapTable) find(cnt uint64) (*liveHeap, int) {
 	return nil, len(sl)
 }
 
-// victim returns a free entry for cnt's substream, or the oldest used one
-// (which the caller must evict first).
+// victim returns a free entry for cnt's substream, or else the one least
+// likely to complete, which the caller must evict first: a heap that will
+// write nothing more (late) before one that still can, and among those the
+// one whose latest packet is oldest. A heap that stopped receiving thus goes
+// before one whose packets are still arriving, however long ago it started.
 func (t *heapTable) victim(cnt uint64) *liveHeap {
 	sl := t.slots(cnt)
-	var oldest *liveHeap
+	var best *liveHeap
 	for i := range sl {
 		h := &sl[i]
 		if !h.used {
 			return h
 		}
-		if oldest == nil || h.seq < oldest.seq {
-			oldest = h
+		if best == nil || (h.discard && !best.discard) || (h.discard == best.discard && h.seq < best.seq) {
+			best = h
 		}
 	}
-	return oldest
+	return best
+}
+
+// touch stamps h with the packet clock (its latest packet).
+func (t *heapTable) touch(h *liveHeap) {
+	t.seq++
+	h.seq = t.seq
+}
+
+// refuse remembers that heap cnt's placement was refused.
+func (t *heapTable) refuse(cnt uint64) {
+	t.refused[t.refusedNext] = cnt + 1
+	t.refusedNext++
+	if t.refusedNext == len(t.refused) {
+		t.refusedNext = 0
+	}
+}
+
+// wasRefused reports whether heap cnt's placement was refused recently.
+func (t *heapTable) wasRefused(cnt uint64) bool {
+	for _, r := range t.refused {
+		if r == cnt+1 {
+			return true
+		}
+	}
+	return false
 }
 
 // addRange records [a, b) as received; false if it overlaps what has
-// arrived (a duplicate) or there is no room to track it.
+// arrived (a duplicate) or there is no room to track it. The range must not
+// be empty (a < b): an empty range would split the gap it falls in.
 func (h *liveHeap) addRange(a, b int64) bool {
 	r := h.ranges
 	i := 0

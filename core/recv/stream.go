@@ -473,6 +473,9 @@ func (s *Stream) processPacket(b []byte, i int) bool {
 			s.singlePacketHeap(b, p, i)
 			return true
 		}
+		if s.heaps.wasRefused(cnt) {
+			return true // a later packet of a heap whose placement was refused
+		}
 		h = s.startHeap(b, p, i)
 		if h == nil {
 			return true
@@ -483,7 +486,10 @@ func (s *Stream) processPacket(b []byte, i int) bool {
 	}
 	off, n := p.PayloadOffset, p.PayloadLength
 	if s.cfg.AllowOutOfOrder {
-		if !h.addRange(off, off+n) {
+		// A zero-length packet carries no bytes: recording the empty range
+		// [off, off) would make the packet that really covers off look
+		// like a duplicate, and the heap would never complete.
+		if n > 0 && !h.addRange(off, off+n) {
 			return true // duplicate
 		}
 	} else if off != h.received {
@@ -501,6 +507,7 @@ func (s *Stream) processPacket(b []byte, i int) bool {
 	}
 	h.received += n
 	h.packets++
+	s.heaps.touch(h) // eviction takes the heap whose latest packet is oldest
 	if h.received == h.length {
 		if h.dst != nil && s.presence == 0 {
 			h.present[h.index] = 1
@@ -534,12 +541,22 @@ func (s *Stream) singlePacketHeap(b []byte, p *spead.Packet, i int) {
 func (s *Stream) startHeap(b []byte, p *spead.Packet, i int) *liveHeap {
 	c, off, index, ok := s.place(b, p, i)
 	// place may have moved the window (dropping heaps), so pick the entry now.
-	h := s.heaps.victim(uint64(p.HeapCnt))
+	cnt := uint64(p.HeapCnt)
+	h := s.heaps.victim(cnt)
+	if !ok && h.used && !h.discard {
+		// A heap that will never be written takes no slot from one that is
+		// being written: remember its counter so its later packets are
+		// absorbed, and count it now, once (it can neither complete nor be
+		// evicted).
+		s.heaps.refuse(cnt)
+		s.batch[StatHeaps]++
+		return nil
+	}
 	if h.used {
 		s.dropHeap(h, StatIncompleteHeapsEvicted)
 	}
-	s.heaps.seq++
-	*h = liveHeap{cnt: uint64(p.HeapCnt), seq: s.heaps.seq, length: p.HeapLength, used: true, ranges: h.ranges}
+	*h = liveHeap{cnt: cnt, length: p.HeapLength, used: true, ranges: h.ranges}
+	s.heaps.touch(h)
 	if !ok {
 		h.discard = true
 		return h

@@ -265,6 +265,18 @@ func TestChunkStreamCases(t *testing.T) {
 				"search_dist": 7 + (4 + 1 + 1) + (4 + 2 + 2) + (4 + 3 + 3)},
 		},
 		{
+			// Regression (issue 12): a zero-length packet inside a heap
+			// recorded an empty range, so the packet that really covers its
+			// offset was taken for a duplicate and heap 0 never completed.
+			name: "zero-length packet inside a heap, out of order allowed",
+			mod:  func(c *StreamConfig, _ *ChunkStreamConfig) { c.AllowOutOfOrder = true },
+			batches: [][][]byte{cat(pk(0, 0), [][]byte{craftPacket(0, tHeapSize, 2*tPacketPayload+8, nil)},
+				pk(0, 2, 1, 3))},
+			alloc: []int64{0}, ready: []int64{0},
+			chunks: map[int64]*chunkWant{0: wantChunk().full(0, 0)},
+			stats:  map[string]uint64{"packets": 5, "batches": 1, "max_batch": 5, "heaps": 1, "search_dist": 4 + 4},
+		},
+		{
 			name:    "truncated packets, in order",
 			batches: [][][]byte{truncatedBatch()},
 			alloc:   []int64{0}, ready: []int64{0},
