@@ -256,6 +256,7 @@ type chunkConfigH struct {
 	grid         *recv.GridPlacer // template; NumItems is set per stream
 	maxHeapExtra int
 	presence     int
+	maxJump      int64
 	allocFn      unsafe.Pointer
 	allocUser    unsafe.Pointer
 	readyFn      unsafe.Pointer
@@ -277,6 +278,7 @@ func (h *chunkConfigH) build(standalone bool) (recv.ChunkStreamConfig, C.int) {
 		MaxChunks:                 h.maxChunks,
 		MaxHeapExtra:              h.maxHeapExtra,
 		PacketPresencePayloadSize: h.presence,
+		MaxJumpChunks:             h.maxJump,
 	}
 	switch {
 	case h.grid != nil:
@@ -400,6 +402,22 @@ func cg_chunk_stream_config_set_max_heap_extra(p unsafe.Pointer, n C.size_t) C.i
 //export cg_chunk_stream_config_get_max_heap_extra
 func cg_chunk_stream_config_get_max_heap_extra(p unsafe.Pointer) C.size_t {
 	return readChunkConfig(p, func(h *chunkConfigH) C.size_t { return C.size_t(h.maxHeapExtra) })
+}
+
+//export cg_chunk_stream_config_set_max_jump_chunks
+func cg_chunk_stream_config_set_max_jump_chunks(p unsafe.Pointer, n C.uint64_t) C.int {
+	return withChunkConfig(p, func(h *chunkConfigH) C.int {
+		if n > 1<<62 {
+			return setErrf(cgEINVAL, 0, "max_jump_chunks %d is too large", uint64(n))
+		}
+		h.maxJump = int64(n)
+		return cgOK
+	})
+}
+
+//export cg_chunk_stream_config_get_max_jump_chunks
+func cg_chunk_stream_config_get_max_jump_chunks(p unsafe.Pointer) C.uint64_t {
+	return readChunkConfig(p, func(h *chunkConfigH) C.uint64_t { return C.uint64_t(h.maxJump) })
 }
 
 //export cg_chunk_stream_config_enable_packet_presence

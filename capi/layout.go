@@ -95,6 +95,7 @@ func goLayout() []layoutEntry {
 		{"CG_NUM_STANDARD_STATS", recv.NumStandardStats},
 		{"CG_STAT_BAD_PLACEMENT_HEAPS", recv.StatBadPlacementHeaps},
 		{"CG_STAT_MALFORMED_PACKETS", recv.StatMalformedPackets},
+		{"CG_STAT_FAR_JUMP_HEAPS", recv.StatFarJumpHeaps},
 		{"CG_STAT_HEAPS", recv.StatHeaps}, {"CG_STAT_PACKETS", recv.StatPackets},
 	}
 }

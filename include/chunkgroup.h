@@ -94,7 +94,8 @@ extern "C" {
 #define CG_STAT_REJECTED_HEAPS           10
 #define CG_STAT_BAD_PLACEMENT_HEAPS      11
 #define CG_STAT_MALFORMED_PACKETS        12
-#define CG_NUM_STANDARD_STATS            13
+#define CG_STAT_FAR_JUMP_HEAPS           13
+#define CG_NUM_STANDARD_STATS            14
 
 /* ------------------------------------------------------------------ */
 /* Types                                                               */
@@ -226,6 +227,17 @@ int  cg_chunk_stream_config_enable_packet_presence(cg_chunk_stream_config *, siz
 int  cg_chunk_stream_config_disable_packet_presence(cg_chunk_stream_config *);
 /* 0 when packet presence is disabled. */
 size_t cg_chunk_stream_config_get_packet_presence_payload_size(const cg_chunk_stream_config *);
+/* Guard against a stray packet from far in the future (a corrupted or
+ * hostile timestamp) dragging the window there, after which every
+ * legitimate heap would be too old. With n > 0, a heap placed more than n
+ * chunks past the end of the stream's window is dropped and counted in
+ * CG_STAT_FAR_JUMP_HEAPS, unless 4 such heaps in a row (within n chunks of
+ * each other, no heap inside the window between them) confirm the jump;
+ * then the window follows. The first heap a stream places is never a jump.
+ * 0, the default, follows every jump at once, as spead2 does; docs/tuning.md
+ * suggests a value. CG_EINVAL above 2^62. */
+int  cg_chunk_stream_config_set_max_jump_chunks(cg_chunk_stream_config *, uint64_t n);
+uint64_t cg_chunk_stream_config_get_max_jump_chunks(const cg_chunk_stream_config *);
 /* Standalone streams only (cg_chunk_stream_new); a group uses its own. */
 int  cg_chunk_stream_config_set_allocate(cg_chunk_stream_config *, cg_allocate_fn, void *user);
 int  cg_chunk_stream_config_set_ready(cg_chunk_stream_config *, cg_ready_fn, void *user);

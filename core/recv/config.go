@@ -165,6 +165,14 @@ type ChunkStreamConfig struct {
 	// PacketPresencePayloadSize, when > 0, marks presence per packet at
 	// heap_index + payload_offset / PacketPresencePayloadSize.
 	PacketPresencePayloadSize int
+	// MaxJumpChunks, when > 0, guards the window against stray packets from
+	// far in the future: a heap placed more than MaxJumpChunks chunks past
+	// the end of the window is dropped (far_jump_heaps) unless
+	// JumpConfirmHeaps heaps in a row land that far ahead, within
+	// MaxJumpChunks of each other, with no heap inside the window between
+	// them; then the window follows. 0 (the default) follows every jump at
+	// once, as spead2 does. The first heap a stream places is never a jump.
+	MaxJumpChunks int64
 	// Allocate and Ready are used by standalone chunk streams only; a group
 	// member uses the group's.
 	Allocate AllocateFunc
@@ -189,6 +197,9 @@ func (c *ChunkStreamConfig) Validate() error {
 	}
 	if c.PacketPresencePayloadSize < 0 {
 		return invalidf("packet presence payload size must not be negative")
+	}
+	if c.MaxJumpChunks < 0 {
+		return invalidf("max_jump_chunks must not be negative, got %d", c.MaxJumpChunks)
 	}
 	if len(c.Items) > 1<<16 {
 		return invalidf("too many items (%d)", len(c.Items))

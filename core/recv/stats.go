@@ -16,6 +16,7 @@ const (
 	StatRejectedHeaps
 	StatBadPlacementHeaps
 	StatMalformedPackets
+	StatFarJumpHeaps
 	NumStandardStats
 )
 
@@ -33,6 +34,7 @@ var standardStats = [NumStandardStats]StatConfig{
 	{"rejected_heaps", StatCounter},
 	{"bad_placement_heaps", StatCounter},
 	{"malformed_packets", StatCounter},
+	{"far_jump_heaps", StatCounter},
 }
 
 // Stats is a consistent snapshot of a stream's statistics.

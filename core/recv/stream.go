@@ -49,6 +49,7 @@ type Stream struct {
 	stopped  bool
 	presence int64 // packet presence payload size, 0 = per-heap presence
 	streamNT bool  // copy payload with streaming stores (core/memcopy)
+	jump     jumpGuard
 
 	// Off-heap buffers handed to the place function (and from there maybe C).
 	mem     []byte
@@ -106,6 +107,7 @@ func newStream(g *Group, index int, cfg StreamConfig, ccfg ChunkStreamConfig) (*
 	s.smax = uint64(ccfg.MaxChunks)
 	s.slots = make([]windowSlot, ccfg.MaxChunks)
 	s.presence = int64(ccfg.PacketPresencePayloadSize)
+	s.jump.max = uint64(ccfg.MaxJumpChunks)
 	s.streamNT = cfg.Memcpy == MemcpyNonTemporal
 
 	// One off-heap block: place data, items, batch stats, extra scratch.
@@ -578,6 +580,10 @@ func (s *Stream) place(b []byte, p *spead.Packet, i int) (c *chunk.Chunk, off, i
 		return nil, 0, 0, false
 	}
 	id := uint64(pd.ChunkID)
+	if !s.jump.allow(id, s.head, s.smax) {
+		s.batch[StatFarJumpHeaps]++
+		return nil, 0, 0, false
+	}
 	c, tooOld := s.chunkFor(id)
 	if tooOld {
 		s.batch[StatTooOldHeaps]++

@@ -48,6 +48,7 @@ static void test_stream_config(void) {
     CHECK_EQ(cg_stream_config_stat_count(c), CG_NUM_STANDARD_STATS);
     CHECK(strcmp(cg_stream_config_stat_name(c, CG_STAT_PACKETS), "packets") == 0);
     CHECK(strcmp(cg_stream_config_stat_name(c, CG_STAT_BAD_PLACEMENT_HEAPS), "bad_placement_heaps") == 0);
+    CHECK(strcmp(cg_stream_config_stat_name(c, CG_STAT_FAR_JUMP_HEAPS), "far_jump_heaps") == 0);
     CHECK_EQ(cg_stream_config_stat_mode(c, CG_STAT_MAX_BATCH), CG_STAT_MAXIMUM);
     size_t idx = 0;
     CHECK_EQ(cg_stream_config_add_stat(c, "mine", CG_STAT_COUNTER, &idx), CG_OK);
@@ -79,6 +80,12 @@ static void test_chunk_stream_config(void) {
     CHECK_EQ(cg_chunk_stream_config_get_items(c, NULL, 0), 0);
     CHECK_EQ(cg_chunk_stream_config_get_max_heap_extra(c), 0);
     CHECK_EQ(cg_chunk_stream_config_get_packet_presence_payload_size(c), 0);
+    CHECK_EQ(cg_chunk_stream_config_get_max_jump_chunks(c), 0); /* default: off */
+    CHECK_EQ(cg_chunk_stream_config_set_max_jump_chunks(c, 4096), CG_OK);
+    CHECK_EQ(cg_chunk_stream_config_get_max_jump_chunks(c), 4096);
+    CHECK_EQ(cg_chunk_stream_config_set_max_jump_chunks(c, (uint64_t)1 << 63), CG_EINVAL);
+    CHECK_EQ(cg_chunk_stream_config_get_max_jump_chunks(c), 4096);
+    CHECK_EQ(CG_STAT_FAR_JUMP_HEAPS, 13);
 
     CHECK_EQ(cg_chunk_stream_config_set_max_chunks(c, 0), CG_EINVAL);
     CHECK(strstr(cg_last_error(), "max_chunks") != NULL);

@@ -378,7 +378,7 @@ def test_extra_data_and_custom_stat_from_c_place(place_lib):
     dll = ctypes.CDLL(place_lib)
     sc = recv.StreamConfig()
     idx = sc.add_stat("placed")
-    assert idx == 13
+    assert idx == 14
     p = params(stat_index=idx, extra=1)
     cc = recv.ChunkStreamConfig(items=ITEMS, max_chunks=4, max_heap_extra=8,
                                 place=(ctypes.cast(dll.place3, PLACE_SIG3), ctypes.pointer(p)))
@@ -391,7 +391,7 @@ def test_extra_data_and_custom_stat_from_c_place(place_lib):
     stats = [m.stats for m in g]
     assert [s["placed"] for s in stats] == [len(ts) // 4] * 4
     assert sum(stats[1:], stats[0])["placed"] == len(ts)
-    assert stats[0].keys()[13] == "placed"
+    assert stats[0].keys()[14] == "placed"
 
 
 def test_grid_extra_items():
@@ -512,3 +512,29 @@ def test_memcpy_modes_exact(memcpy):
         present, d = got[t // hpc]
         assert present[t % hpc] == 1
         assert np.array_equal(d[(t % hpc) * heap:(t % hpc + 1) * heap], payloads[t]), t
+
+
+def test_max_jump_chunks_ignores_a_stray_heap():
+    # One heap from far in the future among legitimate ones: with
+    # max_jump_chunks it is dropped and counted, every chunk arrives whole.
+    ts = list(range(4 * HPC))
+    buf = bytearray()
+    for t in ts:
+        buf += send.encode_heap(t + 1, {TS_ID: t}, payload(t))
+        if t == 2 * HPC:
+            buf += send.encode_heap(10_000, {TS_ID: 1 << 40}, payload(0))
+    cc = recv.ChunkStreamConfig(items=ITEMS, max_chunks=2, place=grid(), max_jump_chunks=64)
+    assert cc.max_jump_chunks == 64
+    g = make_group(n_members=1, chunk_config=cc)
+    g[0].add_buffer_reader(bytes(buf))
+    check_chunks(collect(g), ts, range(4))
+    st = g[0].stats
+    assert (st["far_jump_heaps"], st["too_old_heaps"], st["heaps"]) == (1, 0, len(ts) + 1)
+    g.stop()
+
+
+def test_max_jump_chunks_validation():
+    with pytest.raises(ValueError):
+        recv.ChunkStreamConfig(max_jump_chunks=-1)
+    assert recv.ChunkStreamConfig().max_jump_chunks == 0
+    assert "far_jump_heaps" in recv.StreamConfig().stats[13].name

@@ -173,6 +173,7 @@ STANDARD_STATS: Tuple[Tuple[str, StreamStatConfig.Mode], ...] = (
     ("rejected_heaps", _C),
     ("bad_placement_heaps", _C),
     ("malformed_packets", _C),
+    ("far_jump_heaps", _C),
 )
 assert len(STANDARD_STATS) == lib.CG_NUM_STANDARD_STATS
 
@@ -708,7 +709,8 @@ class ChunkStreamConfig:
 
     ``items``: IDs of the items whose immediate values the place function
     gets; ``max_chunks``: window size (>= 1); ``place``: see the module
-    documentation; ``max_heap_extra``: bytes of extra data per heap.
+    documentation; ``max_heap_extra``: bytes of extra data per heap;
+    ``max_jump_chunks`` (an addition to spead2's): see the property.
     """
 
     DEFAULT_MAX_CHUNKS = 2
@@ -720,11 +722,13 @@ class ChunkStreamConfig:
         max_chunks: int = DEFAULT_MAX_CHUNKS,
         place: Any = None,
         max_heap_extra: int = 0,
+        max_jump_chunks: int = 0,
     ) -> None:
         self.items = items  # type: ignore[assignment]
         self.max_chunks = max_chunks
         self.place = place
         self.max_heap_extra = max_heap_extra
+        self.max_jump_chunks = max_jump_chunks
         self._packet_presence = 0
 
     @property
@@ -767,6 +771,21 @@ class ChunkStreamConfig:
     def max_heap_extra(self, value: int) -> None:
         self._max_heap_extra = _nonneg("max_heap_extra", value)
 
+    @property
+    def max_jump_chunks(self) -> int:
+        """Guard against stray packets from far in the future: with n > 0, a
+        heap placed more than n chunks past the end of the window is dropped
+        (statistic ``far_jump_heaps``) until 4 such heaps in a row confirm
+        the jump. 0 (the default, spead2's behaviour) follows every jump."""
+        return self._max_jump_chunks
+
+    @max_jump_chunks.setter
+    def max_jump_chunks(self, value: int) -> None:
+        value = _nonneg("max_jump_chunks", value)
+        if value > 1 << 62:
+            raise ValueError("max_jump_chunks is too large")
+        self._max_jump_chunks = value
+
     def enable_packet_presence(self, payload_size: int) -> None:
         """Mark ``present`` per packet: index ``heap_index + payload_offset
         // payload_size``."""
@@ -790,7 +809,8 @@ class ChunkStreamConfig:
     def __repr__(self) -> str:
         return (
             f"ChunkStreamConfig(items={self._items}, max_chunks={self._max_chunks}, "
-            f"place={self._place!r}, max_heap_extra={self._max_heap_extra})"
+            f"place={self._place!r}, max_heap_extra={self._max_heap_extra}, "
+            f"max_jump_chunks={self._max_jump_chunks})"
         )
 
 
@@ -816,6 +836,7 @@ def _native_chunk_stream_config(config: ChunkStreamConfig) -> Tuple[Any, Any]:
                 )
             extra = max(extra, 8 * len(place.grid.extra_items))
         _ffi.check(lib.cg_chunk_stream_config_set_max_heap_extra(c, extra))
+        _ffi.check(lib.cg_chunk_stream_config_set_max_jump_chunks(c, config.max_jump_chunks))
         if place.grid is not None:
             place.grid._apply(c)
         else:
