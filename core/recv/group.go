@@ -219,6 +219,24 @@ func (g *Group) setHeadLocked(m, ctx *Stream) {
 	}
 }
 
+// publishHead publishes m's head (m.mu held) and readies what it frees.
+// The deferred unlock keeps a panicking Go ready callback from leaving the
+// group locked (see runRecovering).
+func (g *Group) publishHead(m *Stream) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.setHeadLocked(m, m)
+}
+
+// chunkFor publishes s's head and returns the chunk for id (s.mu held);
+// see chunkLocked. Unlocks by defer, as publishHead.
+func (g *Group) chunkFor(s *Stream, id uint64) *chunk.Chunk {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.setHeadLocked(s, s)
+	return g.chunkLocked(s, id)
+}
+
 func (g *Group) readyLocked(id uint64, ctx *Stream) {
 	sl := &g.slots[id%g.gmax]
 	if c := *sl; c != nil {
@@ -322,17 +340,23 @@ func (g *Group) requestFlushLocked(target uint64, requester *Stream) {
 			}
 		}
 		if m.mu.TryLock() {
-			// Targets rise only under g.mu, which we hold, so flushing to
-			// the current target leaves nothing for m to notice later.
-			if !m.stopped {
-				m.advanceTo(m.flushTarget.Load())
-				m.foldBatch()
-				g.setHeadLocked(m, requester)
-			}
-			m.mu.Unlock()
+			g.flushIdleLocked(m, requester)
 		}
 	}
 	g.cond.Broadcast() // members waiting in chunkLocked check their targets
+}
+
+// flushIdleLocked moves idle member m's window to its flush target on
+// requester's behalf and unlocks m (TryLock'ed by the caller; g.mu held).
+// Targets rise only under g.mu, which we hold, so flushing to the current
+// target leaves nothing for m to notice later.
+func (g *Group) flushIdleLocked(m, requester *Stream) {
+	defer m.mu.Unlock() // also if a Go ready callback panics
+	if !m.stopped {
+		m.advanceTo(m.flushTarget.Load())
+		m.foldBatch()
+		g.setHeadLocked(m, requester)
+	}
 }
 
 // memberFinished is called once a member has stopped for good.

@@ -1,6 +1,7 @@
 package recv
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -227,7 +228,7 @@ func (s *Stream) runReader(r Reader) {
 	s.readerWG.Add(1)
 	go func() {
 		defer s.readerWG.Done()
-		err := r.Run(s)
+		err := runRecovering(r, s)
 		r.Close()
 		releaseReader(r)
 		if err != nil && !s.userStopping.Load() {
@@ -242,6 +243,21 @@ func (s *Stream) runReader(r Reader) {
 			s.stopFromInput()
 		}
 	}()
+}
+
+// runRecovering runs r and turns a panic in the stream's processing (a Go
+// place function, or a Go allocate or ready callback) into the reader's
+// error, so the stream stops with it like with any failing reader instead
+// of taking the process down. Every lock on the way is released by a defer
+// (AddBatch, Group.chunkFor, Group.publishHead, requestFlushLocked), so
+// stopping the stream afterwards cannot deadlock.
+func runRecovering(r Reader, s *Stream) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("recv: stream %d: panic while processing packets: %v", s.cfg.StreamID, p)
+		}
+	}()
+	return r.Run(s)
 }
 
 func (s *Stream) isStopped() bool { return s.stoppedPub.Load() }
@@ -276,9 +292,7 @@ func (s *Stream) stopLocked() {
 	s.stopped = true
 	s.stoppedPub.Store(true)
 	s.advanceTo(inf)
-	s.group.mu.Lock()
-	s.group.setHeadLocked(s, s)
-	s.group.mu.Unlock()
+	s.group.publishHead(s)
 	s.foldBatch()
 }
 
@@ -327,8 +341,13 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 		return false // the group is stopping: do not start another batch
 	}
 	s.mu.Lock()
+	locked := true
+	defer func() {
+		if locked { // only after a panic below (see runRecovering)
+			s.mu.Unlock()
+		}
+	}()
 	if s.stopped {
-		s.mu.Unlock()
 		return false
 	}
 	s.group.noteData()
@@ -351,6 +370,7 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 	s.foldBatch()
 	stopped := s.stopped
 	memcopy.Fence() // this batch's payload is visible before the lock is
+	locked = false
 	s.mu.Unlock()
 	s.recheckFlush()
 	if stopped {
@@ -364,9 +384,7 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 // lock not held).
 func (s *Stream) honourFlush(t uint64) {
 	s.advanceTo(t)
-	s.group.mu.Lock()
-	s.group.setHeadLocked(s, s)
-	s.group.mu.Unlock()
+	s.group.publishHead(s)
 }
 
 // recheckFlush closes the lost-wakeup race: a flush target raised while we
@@ -376,11 +394,18 @@ func (s *Stream) recheckFlush() {
 		if !s.mu.TryLock() {
 			return // the holder honours the target before releasing
 		}
-		if t := s.flushTarget.Load(); t > s.head && !s.stopped {
-			s.honourFlush(t)
-			s.foldBatch()
-		}
-		s.mu.Unlock()
+		s.honourFlushUnlock()
+	}
+}
+
+// honourFlushUnlock honours a raised flush target and unlocks mu (held by
+// the caller), by defer so a panicking Go ready callback cannot leave the
+// stream locked.
+func (s *Stream) honourFlushUnlock() {
+	defer s.mu.Unlock()
+	if t := s.flushTarget.Load(); t > s.head && !s.stopped {
+		s.honourFlush(t)
+		s.foldBatch()
 	}
 }
 
@@ -666,11 +691,7 @@ func (s *Stream) chunkFor(id uint64) (c *chunk.Chunk, tooOld bool) {
 		// Slide the window so id is its last chunk (a far jump re-bases it).
 		s.advanceTo(id + 1 - s.smax)
 	}
-	g := s.group
-	g.mu.Lock()
-	g.setHeadLocked(s, s)
-	c = g.chunkLocked(s, id)
-	g.mu.Unlock()
+	c = s.group.chunkFor(s, id)
 	if id < s.head || s.stopped {
 		return nil, true // flushed past id while waiting
 	}
