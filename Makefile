@@ -11,7 +11,7 @@ SONAME  := libchunkgroup.so.0
 GOSRC   := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod
 STAMP   := $(VENV)/.installed
 
-.PHONY: all lib install demo demo-c test gotest ctest pytest venv wheel bench bench-go fuzz soak clean
+.PHONY: all lib install demo demo-c test gotest ctest pytest venv wheel bench bench-go fuzz fuzz-short soak clean
 
 all: lib
 
@@ -55,6 +55,7 @@ test: gotest ctest pytest
 gotest:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 600s ./...
+	$(MAKE) --no-print-directory fuzz-short
 	@# The race detector turns streaming stores off (core/memcopy), so the
 	@# packages that use them also run once without it.
 	$(GO) test -count=1 -timeout 300s ./core/memcopy ./core/recv ./core/transport
@@ -81,8 +82,19 @@ bench: $(STAMP)
 	$(VPY) -m pip install -q spead2 matplotlib || echo "spead2 or matplotlib did not install: their columns or the plot will be skipped"
 	$(VPY) bench/bench.py $(BENCH_ARGS)
 
+## fuzz: every fuzz target for FUZZTIME each (seed corpora in */testdata/fuzz)
+FUZZTIME ?= 60s
+FUZZ_TARGETS := core/spead:FuzzDecode core/spead:FuzzEncodeRoundTrip core/recv:FuzzChunkStream \
+	core/recv:FuzzGroup core/transport:FuzzTCPFraming core/pcap:FuzzReader
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime 60s ./core/spead/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run XXX -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/; \
+	done
+
+## fuzz-short: each target for a few seconds, so make test keeps them alive
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 clean:
 	rm -rf $(BUILD) dist *.egg-info python/chunkgroup/_lib

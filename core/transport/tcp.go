@@ -186,7 +186,15 @@ func (r *TCPReader) Run(sink recv.Sink) error {
 	return r.readLoop(conn, sink)
 }
 
-func (r *TCPReader) readLoop(conn *net.TCPConn, sink recv.Sink) error {
+// byteStream is what readLoop reads: the accepted connection (or, in the
+// fuzz test, bytes handed out in arbitrary pieces).
+type byteStream interface {
+	Read(p []byte) (int, error)
+	RemoteAddr() net.Addr
+}
+
+// readLoop cuts packets out of conn's byte stream and passes them to sink.
+func (r *TCPReader) readLoop(conn byteStream, sink recv.Sink) error {
 	buf, maxSize := r.buf, r.maxSize
 	head, tail := 0, 0 // buf[head:tail] holds bytes not yet passed on
 	var consumed int64 // stream offset of buf[0], for error messages
