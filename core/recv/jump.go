@@ -11,7 +11,8 @@ const JumpConfirmHeaps = 4
 // restart with new timestamps) sends nothing but heaps from the new
 // position, so the jump is confirmed after JumpConfirmHeaps of them; a
 // stray packet among legitimate ones never is, because every heap placed
-// inside the window resets the count. Owned by the stream (mu held).
+// inside the window, and every packet of a heap being written there, resets
+// the count. Owned by the stream (mu held).
 type jumpGuard struct {
 	max     uint64 // 0: off
 	placed  bool   // a heap has been placed: there is a window to guard

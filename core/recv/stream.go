@@ -510,6 +510,8 @@ func (s *Stream) processPacket(b []byte, i int) bool {
 	} else if h.length != p.HeapLength {
 		s.batch[StatMalformedPackets]++
 		return true
+	} else if !h.discard {
+		s.jump.confirm = 0 // a heap of the current window is alive: a far jump is not confirmed
 	}
 	off, n := p.PayloadOffset, p.PayloadLength
 	if s.cfg.AllowOutOfOrder {
