@@ -83,3 +83,37 @@ def test_no_leak_over_many_cycles():
     while _ffi.held_buffers() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _ffi.held_buffers() == 0
+
+
+def test_interpreter_exits_with_live_group_and_blocked_consumer(tmp_path):
+    # A program that leaves a group receiving and a consumer thread blocked
+    # in get() when it ends: the interpreter exits promptly and cleanly.
+    import subprocess
+    import sys
+
+    script = tmp_path / "live.py"
+    script.write_text(
+        "import socket, threading, sys\n"
+        "import numpy as np\n"
+        "from chunkgroup import recv\n"
+        "from conftest import make_group, udp_socket\n"
+        "g = make_group(n_members=2)\n"
+        "socks = [udp_socket() for _ in range(2)]\n"
+        "for m, s in zip(g, socks):\n"
+        "    m.add_udp_reader(s)\n"
+        "from chunkgroup import Stopped\n"
+        "def consume():\n"
+        "    try:\n"
+        "        g.data_ringbuffer.get()\n"
+        "    except Stopped:\n"
+        "        print('consumer released', flush=True)\n"
+        "threading.Thread(target=consume, daemon=True).start()\n"
+        "threading.Thread(target=consume).start()  # not a daemon: the exit waits for it\n"
+        "print('live', flush=True)\n"
+    )
+    env = dict(__import__("os").environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).parent))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[0] == "live" and "consumer" in r.stdout, r.stdout
+    assert "Traceback" not in r.stderr and "panic" not in r.stderr and "fatal" not in r.stderr.lower(), r.stderr

@@ -274,3 +274,27 @@ async def test_asyncio_ring_does_not_block_loop():
     r.stop()
     with pytest.raises(Stopped):
         await asyncio.wait_for(task, 10)
+
+
+def test_get_from_several_threads_at_once():
+    # Regression: get() waits on the readiness fd with poll(); two threads
+    # waiting on one ring at once must each get a chunk (a shared poll
+    # object raised "concurrent poll() invocation").
+    r = recv.ChunkRingbuffer(4)
+    got, errors = [], []
+
+    def waiter():
+        try:
+            got.append(r.get().chunk_id)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=waiter) for _ in range(4)]
+    for t in ts:
+        t.start()
+    time.sleep(0.2)
+    for i in range(4):
+        r.put(chunk(chunk_id=i))
+    for t in ts:
+        t.join(10)
+    assert not errors and sorted(got) == [0, 1, 2, 3]

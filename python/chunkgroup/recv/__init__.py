@@ -1019,6 +1019,27 @@ def _teardown_ring(ptr: Any) -> None:
     lib.cg_ring_free(ptr)
 
 
+# Rings still alive, to stop when the interpreter shuts down. Python joins
+# non-daemon threads before it runs atexit handlers and finalisers, so a
+# consumer thread blocked in get() on a live group's ring would hang the
+# exit for ever; threading's own shutdown hook runs before that join.
+_live_rings: "weakref.WeakSet[ChunkRingbuffer]" = weakref.WeakSet()
+
+
+def _stop_rings_at_exit() -> None:
+    for ring in list(_live_rings):
+        try:
+            lib.cg_ring_stop(ring._ptr)  # blocked get()/put() raise Stopped
+        except Exception:  # noqa: BLE001 - never fail the interpreter's exit
+            pass
+
+
+try:
+    threading._register_atexit(_stop_rings_at_exit)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # Python < 3.9, or already shutting down
+    pass
+
+
 class ChunkRingbuffer:
     """A bounded blocking FIFO of chunks, shared with native code.
 
@@ -1035,6 +1056,7 @@ class ChunkRingbuffer:
         self._handle = _Handle(ptr)
         self._ptr = ptr
         _finalize(self._handle, _teardown_ring, ptr)
+        _live_rings.add(self)
 
     @property
     def maxsize(self) -> int:
@@ -1072,11 +1094,16 @@ class ChunkRingbuffer:
         raise _ffi.make_error(st)
 
     def _data_poller(self) -> "_select.poll":
-        p = self.__dict__.get("_poller")
+        # One poll object per thread: a poll object must not be used by two
+        # threads at once, and several threads may wait on one ring.
+        local = self.__dict__.get("_pollers")
+        if local is None:
+            local = self.__dict__.setdefault("_pollers", threading.local())
+        p = getattr(local, "poller", None)
         if p is None:
             p = _select.poll()
             p.register(self.data_fd, _select.POLLIN)
-            self.__dict__["_poller"] = p
+            local.poller = p
         return p
 
     def get_nowait(self) -> Chunk:
