@@ -6,9 +6,11 @@ package transport_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -314,6 +316,138 @@ func TestGroupsLeakNothing(t *testing.T) {
 			buf := make([]byte, 1<<16)
 			t.Fatalf("after 50 cycles: %d goroutines (was %d), %d fds (was %d)\n%s",
 				g, goroutines, f, fds, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Lifetimes under traffic (issue 12): create a ring group, feed it over UDP,
+// stop it from another goroutine while packets flow and a consumer is
+// recycling chunks, many times. Goroutines, file descriptors and the Go heap
+// come back to where they were. 1000 cycles here; CHUNKGROUP_CYCLES sets
+// another number (make soak runs 10000).
+func TestGroupLifetimeCyclesUnderTraffic(t *testing.T) {
+	cycles := 1000
+	if v, err := strconv.Atoi(os.Getenv("CHUNKGROUP_CYCLES")); err == nil && v > 0 {
+		cycles = v
+	}
+	openFDs := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("cannot count file descriptors: %v", err)
+		}
+		return len(ents)
+	}
+	payload := make([]byte, 256)
+	var totalPackets uint64
+	cycle := func(i int) {
+		data, _ := ring.New(8)
+		free, _ := ring.New(8)
+		defer data.Close()
+		defer free.Close()
+		g, err := recv.NewRingGroup(recv.DefaultGroupConfig(), data, free)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ccfg := recv.DefaultChunkStreamConfig()
+		ccfg.Items = recv.CounterItems()
+		ccfg.Place = recv.CounterGrid(8, int64(len(payload)))
+		var addrs []netip.AddrPort
+		for m := 0; m < 2; m++ {
+			s, err := g.EmplaceBack(recv.DefaultStreamConfig(), ccfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ucfg := transport.DefaultUDPConfig()
+			ucfg.BindHost = "127.0.0.1"
+			ucfg.BufferSize = 1 << 20
+			u, err := transport.NewUDPReader(ucfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addrs = append(addrs, u.LocalAddr())
+			if err := s.AddReader(u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for c := 0; c < 8; c++ {
+			g.AddFreeChunk(chunk.New(make([]byte, 8), make([]byte, 8*len(payload)), nil))
+		}
+		consumed := make(chan struct{})
+		go func() {
+			defer close(consumed)
+			for {
+				c, err := data.Pop()
+				if err != nil {
+					return
+				}
+				g.AddFreeChunk(c)
+			}
+		}()
+		ctx, cancel := context.WithCancel(context.Background())
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			enc, _ := spead.NewEncoder(spead.EncoderConfig{AddrBits: 48, RepeatPointers: true})
+			conns := make([]*net.UDPConn, len(addrs))
+			for k, a := range addrs {
+				conns[k], _ = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(a))
+				defer conns[k].Close()
+			}
+			for cnt := uint64(0); ctx.Err() == nil; cnt++ {
+				h := &spead.Heap{Cnt: cnt, Payload: payload}
+				_ = enc.Packets(h, func(p []byte) error { _, err := conns[cnt%2].Write(p); return err })
+			}
+		}()
+		// Stop from another goroutine at a moment that varies by cycle.
+		stopped := make(chan struct{})
+		go func() {
+			time.Sleep(time.Duration(i%7) * 100 * time.Microsecond)
+			g.Stop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("cycle %d: Stop did not return", i)
+		}
+		cancel()
+		<-sent
+		<-consumed
+		for m := 0; m < g.Len(); m++ {
+			v, _ := g.At(m).Stats().Get("packets")
+			totalPackets += v
+		}
+	}
+	for i := 0; i < 5; i++ {
+		cycle(i) // warm up whatever the runtime starts once
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	goroutines, fds, heap0 := runtime.NumGoroutine(), openFDs(), ms.HeapAlloc
+	start := time.Now()
+	for i := 0; i < cycles; i++ {
+		cycle(i)
+	}
+	elapsed := time.Since(start)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		g, f := runtime.NumGoroutine(), openFDs()
+		if g <= goroutines && f <= fds && ms.HeapAlloc < heap0+8<<20 {
+			t.Logf("%d cycles in %v, %d packets received: goroutines %d -> %d, fds %d -> %d, Go heap %d -> %d KiB",
+				cycles, elapsed.Round(time.Millisecond), totalPackets, goroutines, g, fds, f, heap0>>10, ms.HeapAlloc>>10)
+			if totalPackets == 0 {
+				t.Fatal("no packet reached any group: the cycles did not run under traffic")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("after %d cycles: %d goroutines (was %d), %d fds (was %d), heap %d KiB (was %d)\n%s",
+				cycles, g, goroutines, f, fds, ms.HeapAlloc>>10, heap0>>10, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -196,3 +196,30 @@ func TestTCPAddressInUseAndAdopt(t *testing.T) {
 	got, _ := s.snapshot()
 	checkExact(t, got, want)
 }
+
+// A TCP peer that resets the connection (issue 12) ends the reader with an
+// error that says so, after every whole packet before the reset.
+func TestTCPPeerReset(t *testing.T) {
+	r := newTCP(t, nil)
+	want := makePackets(5, 200)
+	var stream []byte
+	for _, p := range want {
+		stream = append(stream, p...)
+	}
+	stream = append(stream, makePacket(9, 200)[:50]...) // a packet cut by the reset
+	s := newSink(len(want))
+	wait := startRun(t, r, s)
+	c := dialTCP(t, r)
+	writeChunks(t, c, stream, []int{len(stream)})
+	s.waitReached(t, 5*time.Second)
+	if err := c.SetLinger(0); err != nil { // close with RST
+		t.Fatal(err)
+	}
+	c.Close()
+	err := wait(5 * time.Second)
+	if err == nil || !(errors.Is(err, syscall.ECONNRESET) || errors.Is(err, ErrTruncated)) {
+		t.Fatalf("want a connection-reset (or truncation) error, got %v", err)
+	}
+	got, _ := s.snapshot()
+	checkExact(t, got, want)
+}
