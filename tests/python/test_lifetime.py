@@ -4,6 +4,8 @@ import gc
 import threading
 import time
 
+import pytest
+
 from chunkgroup import Stopped, recv, send
 from chunkgroup import _ffi
 from conftest import HPC, TS_ID, collect, make_group, member_buffers, open_fds, payload, udp_socket
@@ -117,3 +119,105 @@ def test_interpreter_exits_with_live_group_and_blocked_consumer(tmp_path):
     lines = r.stdout.split()
     assert lines[0] == "live" and "consumer" in r.stdout, r.stdout
     assert "Traceback" not in r.stderr and "panic" not in r.stderr and "fatal" not in r.stderr.lower(), r.stderr
+
+
+def _threads() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.timeout(600)
+def test_gc_teardown_cycles_under_traffic():
+    # Create a 2-member group fed over UDP, then drop it (GC teardown) from
+    # another thread while packets flow and a consumer thread waits on it.
+    # 1000 cycles (CHUNKGROUP_CYCLES for more, as make soak does); threads,
+    # fds, registered chunks and RSS come back to their baseline.
+    import os
+
+    cycles = int(os.environ.get("CHUNKGROUP_CYCLES", "1000"))
+    socks = [udp_socket() for _ in range(2)]
+    dests = [s.getsockname() for s in socks]
+    stop_sending = threading.Event()
+
+    def sender():
+        with send.UdpSender(dests) as tx:
+            x = 0
+            while not stop_sending.is_set():
+                tx.send_heap(x + 1, {TS_ID: x}, payload(x), dest=x % 2)
+                x += 1
+                if x % 64 == 0:
+                    tx.flush()
+                    time.sleep(0.0005)
+
+    tx_thread = threading.Thread(target=sender, daemon=True)
+    tx_thread.start()
+    seen = []  # chunk IDs consumers got, over all cycles
+
+    def cycle(i):
+        g = make_group(n_members=2, n_free=4, group_chunks=4)
+        for m in range(2):
+            # Each cycle adopts a duplicate of the bound sockets, so the
+            # sender's destinations stay the same.
+            dup = socks[m].dup()
+            g[m].add_udp_reader(dup)
+            dup.close()
+        data = g.data_ringbuffer
+
+        def consumer():
+            try:
+                while True:
+                    c = data.get()
+                    seen.append(c.chunk_id)
+                    g_ref = holder.get("g")
+                    if g_ref is not None:
+                        g_ref.add_free_chunk(c)
+            except Stopped:
+                pass
+
+        holder = {"g": g}
+        t = threading.Thread(target=consumer)
+        t.start()
+        time.sleep(0.001 * (i % 3))
+
+        def drop():
+            holder.pop("g")
+
+        d = threading.Thread(target=drop)  # the last reference goes on another thread
+        del g
+        d.start()
+        d.join(10)
+        t.join(20)  # released by the teardown the last reference started (no gc.collect needed)
+        assert not t.is_alive(), f"cycle {i}: consumer not released"
+
+    for i in range(5):
+        cycle(i)
+    gc.collect()
+    threads0, fds0, rss0 = _threads(), open_fds(), _rss_kib()
+    for i in range(cycles):
+        cycle(i)
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (_threads() > threads0 + 2 or open_fds() > fds0 + 2):
+        time.sleep(0.05)
+    stop_sending.set()
+    tx_thread.join(10)
+    threads1, fds1, rss1 = _threads(), open_fds(), _rss_kib()
+    print(f"{cycles} cycles: threads {threads0} -> {threads1}, fds {fds0} -> {fds1}, RSS {rss0} -> {rss1} KiB")
+    assert threads1 <= threads0 + 2, (threads0, threads1)
+    assert fds1 <= fds0 + 2, (fds0, fds1)
+    assert rss1 < rss0 + 64 * 1024, (rss0, rss1)
+    assert _ffi.registry_size() == 0
+    assert seen, "no chunk reached any consumer: the cycles did not run under traffic"
+    for s in socks:
+        s.close()
