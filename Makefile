@@ -96,5 +96,18 @@ fuzz:
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
+## soak: a 4-member group on loopback at RATE for DURATION (loss, RSS, fds,
+## threads every 10 s; bench/out/soak.png), then 10000 lifetime cycles in Go
+## and Python; fails if anything grows without bound
+DURATION ?= 10m
+RATE     ?= 1Gb/s
+CYCLES   ?= 10000
+soak: $(STAMP)
+	$(GO) build -trimpath -o $(BUILD)/chunkgroup-send ./cmd/chunkgroup-send
+	$(VPY) -m pip install -q matplotlib || echo "matplotlib did not install: no plot"
+	$(VPY) bench/soak.py --duration $(DURATION) --rate $(RATE)
+	CHUNKGROUP_CYCLES=$(CYCLES) $(GO) test -count=1 -run TestGroupLifetimeCyclesUnderTraffic -v ./core/transport
+	CHUNKGROUP_CYCLES=$(CYCLES) $(VPY) -m pytest -q -s tests/python/test_lifetime.py -k cycles_under_traffic
+
 clean:
 	rm -rf $(BUILD) dist *.egg-info python/chunkgroup/_lib
