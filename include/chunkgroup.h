@@ -22,6 +22,15 @@
  *   Callbacks must not call back into the group or stream that called them.
  * - Thread safety: every function may be called from any thread. Calls on
  *   different objects never block each other, except as documented.
+ * - The Go runtime in the library runs on one processor more than the
+ *   machine has CPUs (unless GOMAXPROCS is set in the environment), so that
+ *   your threads' calls find a free Go processor while member streams keep
+ *   every CPU busy. Wait for ring data with poll/epoll on cg_ring_data_fd()
+ *   and cg_ring_try_pop() rather than sleeping inside a blocking call when
+ *   you can: a thread of yours asleep inside the library costs two thread
+ *   hand-offs per wake-up (docs/tuning.md). CHUNKGROUP_TRACE=FILE (and
+ *   CHUNKGROUP_TRACE_SECONDS) writes a Go execution trace from the first
+ *   reader on.
  *
  * Build: link with -lchunkgroup (pkg-config --cflags --libs chunkgroup).
  */

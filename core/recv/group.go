@@ -279,7 +279,11 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 			if g.head >= target {
 				continue
 			}
-		} else if !spun {
+		}
+		// About to wait (LOSSLESS, or LOSSY until the flush lands): publish
+		// this batch's statistics first, so a stalled member's packets show.
+		s.foldBatch()
+		if g.cfg.EvictionMode == Lossless && !spun {
 			// LOSSLESS: another member is behind. It is usually a fraction
 			// of a chunk behind, so spin a little before sleeping: a
 			// sleeping goroutine pays the scheduler's wake-up (tens of

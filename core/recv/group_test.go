@@ -831,3 +831,29 @@ func gWantCounts(t testing.TB, s *Stream, packets, heaps uint64) {
 		}
 	}
 }
+
+// A LOSSLESS member stalled in the group's wait publishes the statistics of
+// the batch it is stuck in (issue 13): its packets show while it waits.
+func TestGroupStalledMemberStatsVisible(t *testing.T) {
+	f := gNewGroup(t, gMembers, 2, 2, Lossless, nil, nil)
+	cnts := seq(0, 40)
+	dead := newGDeadReader()
+	// One batch holding all of member 0's packets: it stalls inside it.
+	pk := f.memberPackets(t, 0, cnts)
+	if err := f.members[0].AddReader(&gSliceReader{pkts: pk, batch: len(pk)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.members[1].AddReader(dead); err != nil { // members 1-3 send nothing: member 0 stalls
+		t.Fatal(err)
+	}
+	gWithin(t, gBound, "dead reader start", dead.running)
+	gWaitFor(t, "the stalled member's packets to show", func() bool {
+		st := f.members[0].Stats().Map()
+		return st["packets"] > 0 && st["heaps"] > 0
+	})
+	st := f.members[0].Stats().Map()
+	if st["batches"] != 0 {
+		t.Fatalf("the batch is not finished, yet batches = %d", st["batches"])
+	}
+	gStop(t, f.g)
+}
