@@ -255,16 +255,19 @@ func TestPcapGroupExact(t *testing.T) {
 	ng.check(t)
 }
 
+// countFDs returns the number of open file descriptors (skips without /proc).
+func countFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count file descriptors: %v", err)
+	}
+	return len(ents)
+}
+
 // Creating and stopping UDP and TCP groups leaks no goroutine and no file
 // descriptor (sockets, eventfds).
 func TestGroupsLeakNothing(t *testing.T) {
-	openFDs := func() int {
-		ents, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Skipf("cannot count file descriptors: %v", err)
-		}
-		return len(ents)
-	}
+	openFDs := func() int { return countFDs(t) }
 	cycle := func() {
 		data, _ := ring.New(4)
 		free, _ := ring.New(4)
@@ -331,13 +334,7 @@ func TestGroupLifetimeCyclesUnderTraffic(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CHUNKGROUP_CYCLES")); err == nil && v > 0 {
 		cycles = v
 	}
-	openFDs := func() int {
-		ents, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Skipf("cannot count file descriptors: %v", err)
-		}
-		return len(ents)
-	}
+	openFDs := func() int { return countFDs(t) }
 	payload := make([]byte, 256)
 	var totalPackets uint64
 	cycle := func(i int) {

@@ -121,20 +121,21 @@ def test_interpreter_exits_with_live_group_and_blocked_consumer(tmp_path):
     assert "Traceback" not in r.stderr and "panic" not in r.stderr and "fatal" not in r.stderr.lower(), r.stderr
 
 
-def _threads() -> int:
+def _proc_status(key: str) -> int:
+    """A number from /proc/self/status (Threads, VmRSS in KiB)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("Threads:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def _threads() -> int:
+    return _proc_status("Threads")
 
 
 def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return _proc_status("VmRSS")
 
 
 @pytest.mark.timeout(600)
