@@ -7,7 +7,11 @@ BUILD   := build
 VENV    := .venv
 VPY     := $(VENV)/bin/python
 LIB     := $(BUILD)/libchunkgroup.so
-SONAME  := libchunkgroup.so.0
+# The soname and the pkg-config version come from the header (one source).
+ABI     := $(shell sed -n 's/^\#define CG_ABI_VERSION *\([0-9]*\).*/\1/p' include/chunkgroup.h)
+VERSION := $(shell sed -n 's/^\#define CG_VERSION_\(MAJOR\|MINOR\|PATCH\) *\([0-9]*\).*/\2/p' include/chunkgroup.h | paste -sd.)
+SONAME  := libchunkgroup.so.$(ABI)
+LDEXTRA := -Wl,-soname,$(SONAME) -Wl,--version-script=$(CURDIR)/capi/exports.map
 GOSRC   := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod
 STAMP   := $(VENV)/.installed
 
@@ -17,20 +21,20 @@ all: lib
 
 ## lib: build/libchunkgroup.so (C ABI) from the Go core
 lib: $(LIB)
-$(LIB): $(GOSRC) include/chunkgroup.h
+$(LIB): $(GOSRC) include/chunkgroup.h capi/exports.map capi/shim.c capi/shim.h
 	@mkdir -p $(BUILD)
 	$(GO) build -buildmode=c-shared -trimpath \
-		-ldflags "-s -w -extldflags -Wl,-soname,$(SONAME)" -o $(LIB) ./capi
+		-ldflags "-s -w -extldflags '$(LDEXTRA)'" -o $(LIB) ./capi
 	@rm -f $(BUILD)/libchunkgroup.h   # cgo's generated header; ours is include/chunkgroup.h
 	@ln -sf libchunkgroup.so $(BUILD)/$(SONAME)
 
 ## install: library, header and pkg-config file under PREFIX
 install: $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libchunkgroup.so.0
-	ln -sf libchunkgroup.so.0 $(DESTDIR)$(PREFIX)/lib/libchunkgroup.so
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libchunkgroup.so
 	install -m 0644 include/chunkgroup.h $(DESTDIR)$(PREFIX)/include/chunkgroup.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' chunkgroup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/chunkgroup.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' chunkgroup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/chunkgroup.pc
 
 ## venv: local virtualenv with what the tests and the demo need
 venv: $(STAMP)

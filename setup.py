@@ -8,6 +8,7 @@ wheel is therefore platform specific (but not Python-version specific):
 """
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -31,7 +32,7 @@ def _go_inputs():
     for top in ("core", "capi"):
         for dirpath, _dirs, files in os.walk(os.path.join(ROOT, top)):
             for f in files:
-                if f.endswith((".go", ".c", ".h", ".s")) and not f.endswith("_test.go"):
+                if f.endswith((".go", ".c", ".h", ".s", ".map")) and not f.endswith("_test.go"):
                     paths.append(os.path.join(dirpath, f))
     return [p for p in paths if os.path.exists(p)]
 
@@ -51,7 +52,11 @@ def build_shared_library():
         raise RuntimeError("building chunkgroup needs the Go toolchain ('go' on PATH, or $GO)")
     os.makedirs(LIB_DIR, exist_ok=True)
     tmp = LIB + ".tmp"
-    cmd = [go, "build", "-buildmode=c-shared", "-trimpath", "-ldflags", "-s -w", "-o", tmp, "./capi"]
+    # The same soname and exported symbols (cg_* only) as `make lib`.
+    header = open(os.path.join(ROOT, "include", "chunkgroup.h")).read()
+    abi = re.search(r"^#define CG_ABI_VERSION\s+(\d+)", header, re.M).group(1)
+    ldextra = f"-Wl,-soname,libchunkgroup.so.{abi} -Wl,--version-script={os.path.join(ROOT, 'capi', 'exports.map')}"
+    cmd = [go, "build", "-buildmode=c-shared", "-trimpath", "-ldflags", f"-s -w -extldflags '{ldextra}'", "-o", tmp, "./capi"]
     print("building libchunkgroup.so:", " ".join(cmd), flush=True)
     subprocess.check_call(cmd, cwd=ROOT)
     os.replace(tmp, LIB)

@@ -28,6 +28,10 @@ const char *cg_version(void) {
     return CG_STR(CG_VERSION_MAJOR) "." CG_STR(CG_VERSION_MINOR) "." CG_STR(CG_VERSION_PATCH);
 }
 
+int cg_version_number(void) { return CG_VERSION_NUMBER; }
+
+int cg_abi_version(void) { return CG_ABI_VERSION; }
+
 const char *cg_last_error(void) { return cg_err_msg; }
 
 int cg_last_errno(void) { return cg_err_errno; }

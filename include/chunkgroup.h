@@ -47,8 +47,12 @@ extern "C" {
 #define CG_VERSION_MAJOR 0
 #define CG_VERSION_MINOR 1
 #define CG_VERSION_PATCH 0
-/* Bumped on any incompatible change of this header. */
-#define CG_ABI_VERSION 1
+/* MAJOR * 1000000 + MINOR * 1000 + PATCH, as cg_version_number() returns it. */
+#define CG_VERSION_NUMBER (CG_VERSION_MAJOR * 1000000 + CG_VERSION_MINOR * 1000 + CG_VERSION_PATCH)
+/* Bumped on any incompatible change of this header; the library's soname is
+ * libchunkgroup.so.CG_ABI_VERSION. 2: a third safety statistic
+ * (CG_STAT_FAR_JUMP_HEAPS), so custom statistics start at index 14. */
+#define CG_ABI_VERSION 2
 
 /* Status codes. */
 #define CG_OK        0
@@ -157,8 +161,13 @@ typedef struct cg_sender              cg_sender;
 /* ------------------------------------------------------------------ */
 /* Library                                                             */
 
-/* "MAJOR.MINOR.PATCH"; static storage. */
+/* "MAJOR.MINOR.PATCH" of the loaded library; static storage. Any thread. */
 const char *cg_version(void);
+/* CG_VERSION_NUMBER of the loaded library (compare with the header's to
+ * detect a program built against another version). Any thread. */
+int cg_version_number(void);
+/* CG_ABI_VERSION of the loaded library. Any thread. */
+int cg_abi_version(void);
 /* Message of the last failed call on this thread ("" if none). Valid until
  * the next failing call on the same thread. */
 const char *cg_last_error(void);

@@ -24,6 +24,10 @@ fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1"; }
 pass() { passed=$((passed + 1)); }
 
 make -s lib || { echo "C tests: 0 passed, 1 failed (make lib)"; exit 1; }
+# The soname and the exported symbols, as the Makefile builds them.
+ABI=$(sed -n 's/^#define CG_ABI_VERSION *\([0-9]*\).*/\1/p' include/chunkgroup.h)
+SONAME=libchunkgroup.so.$ABI
+LDEXTRA="-Wl,-soname,$SONAME -Wl,--version-script=$ROOT/capi/exports.map"
 
 CFLAGS=(-std=c99 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -g -I"$ROOT/include")
 LIBS=(-L"$ROOT/build" -lchunkgroup -lpthread)
@@ -77,15 +81,23 @@ done
 # back) needs a library built with GOEXPERIMENT=cgocheck2.
 CC2=$ROOT/build/cgocheck2
 mkdir -p "$CC2"
-if GOEXPERIMENT=cgocheck2 "$GO" build -buildmode=c-shared -trimpath -o "$CC2/libchunkgroup.so" ./capi; then
+if GOEXPERIMENT=cgocheck2 "$GO" build -buildmode=c-shared -trimpath -ldflags "-extldflags '$LDEXTRA'" \
+    -o "$CC2/libchunkgroup.so" ./capi; then
     rm -f "$CC2/libchunkgroup.h"
-    ln -sf libchunkgroup.so "$CC2/libchunkgroup.so.0"
+    ln -sf libchunkgroup.so "$CC2/$SONAME"
     for t in "${TESTS[@]}"; do
         run "$t.cgocheck2" env LD_LIBRARY_PATH="$CC2" "$OUT/$t"
     done
 else
     fail "build of the cgocheck2 variant of the library"
 fi
+
+# Versions agree: the soname is the header's ABI version, only cg_* symbols
+# are exported, and the installed pkg-config file reports the library's
+# version (test_version.c checks the header against the library).
+if readelf -d build/libchunkgroup.so | grep -q "Library soname: \[$SONAME\]"; then pass; else fail "soname is not $SONAME"; fi
+others=$(nm -D --defined-only build/libchunkgroup.so | awk '{print $3}' | grep -v '^cg_' | head -5)
+if [ -z "$others" ]; then pass; else fail "non-cg_ dynamic symbols exported: $others"; fi
 
 # Examples: in-tree, then against an installed copy via pkg-config.
 if make -s -C examples/c clean run CC="$CC" >"$OUT/examples.log" 2>&1; then pass; else fail "examples (see $OUT/examples.log)"; cat "$OUT/examples.log"; fi
@@ -96,6 +108,13 @@ if make -s install PREFIX="$INST" >/dev/null &&
     pass
 else
     fail "examples against the installed library (see $OUT/examples-installed.log)"
+fi
+pcver=$(PKG_CONFIG_PATH="$INST/lib/pkgconfig" pkg-config --modversion chunkgroup 2>/dev/null)
+libver=$(LD_LIBRARY_PATH="$ROOT/build" "$OUT/test_version" --print 2>/dev/null)
+if [ -n "$pcver" ] && [ "$pcver" = "$libver" ] && [ -e "$INST/lib/$SONAME" ]; then
+    pass
+else
+    fail "pkg-config version '$pcver', library version '$libver', installed $SONAME: they must agree"
 fi
 
 # valgrind: memcheck needs the Go runtime's client requests (go build -tags
@@ -109,9 +128,9 @@ else
     VG=$ROOT/build/valgrind
     mkdir -p "$VG"
     if "$GO" build -tags valgrind -buildmode=c-shared -trimpath \
-        -ldflags "-w -extldflags -Wl,-soname,libchunkgroup.so.0" -o "$VG/libchunkgroup.so" ./capi; then
+        -ldflags "-w -extldflags '$LDEXTRA'" -o "$VG/libchunkgroup.so" ./capi; then
         rm -f "$VG/libchunkgroup.h"
-        ln -sf libchunkgroup.so "$VG/libchunkgroup.so.0"
+        ln -sf libchunkgroup.so "$VG/$SONAME"
         # Async preemption (a signal that makes the interrupted goroutine
         # spill registers below its stack pointer) is reported by memcheck
         # as invalid stack accesses at random; it is off under valgrind, the
