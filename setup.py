@@ -109,6 +109,7 @@ setup(
     long_description=open(os.path.join(ROOT, "README.md")).read() if os.path.exists(os.path.join(ROOT, "README.md")) else "",
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
+    license_files=["LICENSE"],
     python_requires=">=3.8",
     package_dir={"": "python"},
     packages=["chunkgroup", "chunkgroup.recv"],  # chunkgroup.numba: numba helpers (numba optional)

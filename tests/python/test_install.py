@@ -39,6 +39,7 @@ def test_wheel_into_fresh_venv(tmp_path):
     names = zipfile.ZipFile(whl).namelist()
     assert "chunkgroup/_lib/libchunkgroup.so" in names
     assert "chunkgroup/py.typed" in names
+    assert any(n.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in n for n in names), names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
