@@ -12,9 +12,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -44,9 +47,14 @@ type options struct {
 	quiet           bool
 }
 
+// parseFlagsOutput is where the flag package writes: stderr for errors,
+// stdout when help was asked for.
+var parseFlagsOutput io.Writer = os.Stderr
+
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("chunkgroup-recv", flag.ContinueOnError)
+	fs.SetOutput(parseFlagsOutput)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: chunkgroup-recv [flags]
 
@@ -82,7 +90,26 @@ Example (two terminals):
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if fs.NArg() != 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
 	o.listen = strings.Split(*listen, ",")
+	for _, l := range o.listen {
+		_, port, err := net.SplitHostPort(l)
+		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
+			return o, fmt.Errorf("--listen: %q is not host:port", l)
+		}
+	}
+	if o.duration < 0 {
+		return o, fmt.Errorf("--duration must not be negative, got %v", o.duration)
+	}
+	if o.maxChunks <= 0 || o.streamMaxChunks < 0 || o.streamMaxChunks > o.maxChunks {
+		return o, fmt.Errorf("--max-chunks must be positive and --stream-max-chunks between 0 and it, got %d and %d",
+			o.maxChunks, o.streamMaxChunks)
+	}
+	if o.bufferSize < 0 || o.heapSize < 0 || o.heapsPerChunk < 0 {
+		return o, errors.New("--buffer-size, --heap-size and --heaps-per-chunk must not be negative")
+	}
 	sc, ok := send.Scenarios[o.scenario]
 	if !ok {
 		return o, fmt.Errorf("unknown scenario %q (large or small)", o.scenario)
@@ -108,12 +135,23 @@ type tally struct {
 }
 
 func main() {
+	for _, a := range os.Args[1:] { // --help goes to standard output and succeeds
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			parseFlagsOutput = os.Stdout
+			break
+		}
+		if a == "--" {
+			break
+		}
+	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "chunkgroup-recv:", err)
+		// Exit 2 for usage errors (found before anything starts), 1 below
+		// for failures while running.
+		fmt.Fprintf(os.Stderr, "chunkgroup-recv: %v (see --help)\n", err)
 		os.Exit(2)
 	}
 	if err := run(o); err != nil {

@@ -8,8 +8,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,12 +34,18 @@ also when interrupted with Ctrl-C. A summary is printed on exit.
 Flags:
 `
 
+// maxUDPPayload is the largest UDP datagram payload over IPv4.
+const maxUDPPayload = 65507
+
 func main() {
-	os.Exit(run())
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run() int {
+// Exit codes: 0 done, 1 a failure while running (socket, send), 2 a usage
+// error (bad flag or value, found before anything is sent).
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chunkgroup-send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var (
 		dest     = fs.String("dest", "", "comma-separated `host:port` destinations, unicast or multicast; heap i goes to destination i % N (required)")
 		scenario = fs.String("scenario", "large", "heap shape: `large` (65536 B heaps in 8192 B packets, 64 heaps per chunk) or small (1024 B heaps in single 1024 B packets, 1024 heaps per chunk)")
@@ -59,45 +68,91 @@ func run() int {
 		fmt.Fprintf(fs.Output(), usageHead)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == flag.ErrHelp {
+	for _, a := range args { // --help goes to standard output and succeeds
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return 0
 		}
+		if a == "--" {
+			break
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2 // the flag package said why, on stderr
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "chunkgroup-send: "+format+" (see --help)\n", a...)
 		return 2
 	}
 	fail := func(format string, a ...any) int {
-		fmt.Fprintf(os.Stderr, "chunkgroup-send: "+format+"\n", a...)
+		msg := strings.TrimPrefix(fmt.Sprintf(format, a...), "send: ")
+		fmt.Fprintf(stderr, "chunkgroup-send: %s\n", msg)
 		return 1
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if fs.NArg() != 0 {
-		return fail("unexpected arguments %q (see --help)", fs.Args())
+		return usage("unexpected arguments %q", fs.Args())
 	}
 	if *dest == "" {
-		return fail("--dest is required (see --help)")
+		return usage("--dest is required")
 	}
 	sc, ok := send.Scenarios[*scenario]
 	if !ok {
-		return fail("unknown --scenario %q (want large or small)", *scenario)
+		return usage("unknown --scenario %q (want large or small)", *scenario)
 	}
-	if *heapSize > 0 {
+	if set["heap-size"] {
+		if *heapSize <= 0 {
+			return usage("--heap-size must be positive, got %d", *heapSize)
+		}
 		sc.HeapPayload = *heapSize
 	}
-	if *pktPay > 0 {
+	if set["packet-payload"] {
+		if *pktPay <= 0 {
+			return usage("--packet-payload must be positive, got %d", *pktPay)
+		}
 		sc.PacketPayload = *pktPay
+	}
+	if *duration < 0 {
+		return usage("--duration must not be negative, got %v", *duration)
+	}
+	if *batch <= 0 {
+		return usage("--batch must be positive, got %d", *batch)
+	}
+	if *sndbuf < 0 || *ttl < 0 || *ttl > 255 {
+		return usage("--buffer must not be negative and --ttl must be 0-255")
 	}
 	rate, err := send.ParseRate(*rateStr)
 	if err != nil {
-		return fail("--rate: %v", err)
+		return usage("--rate: %s", strings.TrimPrefix(err.Error(), "send: "))
 	}
 	enc, err := spead.NewEncoder(sc.EncoderConfig())
 	if err != nil {
-		return fail("%v", err)
+		return usage("%s", strings.TrimPrefix(err.Error(), "spead: "))
+	}
+	if !*tcp {
+		// A packet is the SPEAD header and item pointers plus the payload;
+		// over UDP each must fit one datagram.
+		h := &spead.Heap{Cnt: 1, Payload: make([]byte, min(sc.HeapPayload, sc.PacketPayload))}
+		largest := 0
+		if err := enc.Packets(h, func(p []byte) error { largest = max(largest, len(p)); return nil }); err == nil &&
+			largest > maxUDPPayload {
+			return usage("--packet-payload %d makes %d-byte packets, more than the largest UDP datagram (%d bytes)",
+				sc.PacketPayload, largest, maxUDPPayload)
+		}
 	}
 	syn, err := send.NewSynth(sc.SynthConfig())
 	if err != nil {
-		return fail("%v", err)
+		return usage("%s", strings.TrimPrefix(err.Error(), "send: "))
 	}
 	dests := strings.Split(*dest, ",")
+	for _, d := range dests {
+		_, port, err := net.SplitHostPort(d)
+		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p <= 0 || p > 65535 {
+			return usage("--dest: %q is not host:port", d)
+		}
+	}
 	t, err := send.OpenTarget(send.TargetConfig{
 		Destinations: dests,
 		TCP:          *tcp,
@@ -126,16 +181,20 @@ func run() int {
 	if rate > 0 {
 		rateDesc = send.FormatRate(rate)
 	}
-	fmt.Fprintf(os.Stderr, "chunkgroup-send: %s to %d destination(s) (%s): heap %d B, packet payload %d B, rate %s, %s\n",
+	fmt.Fprintf(stderr, "chunkgroup-send: %s to %d destination(s) (%s): heap %d B, packet payload %d B, rate %s, %s\n",
 		mode, len(dests), *dest, sc.HeapPayload, sc.PacketPayload, rateDesc, limit)
 
 	res, err := send.Run(ctx, t, syn, send.RunConfig{Heaps: *heaps, Duration: *duration, FirstCnt: *first, Stop: *stop})
 	if cerr := t.Close(); err == nil {
 		err = cerr
 	}
-	fmt.Println(res)
+	fmt.Fprintln(stdout, res)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if rate > 0 && res.Elapsed > 100*time.Millisecond && res.Rate() < 0.95*rate {
+		fmt.Fprintf(stderr, "chunkgroup-send: warning: reached %s, short of the --rate %s asked for\n",
+			send.FormatRate(res.Rate()), send.FormatRate(rate))
 	}
 	return 0
 }
