@@ -28,6 +28,7 @@ import (
 	"github.com/chunkgroup/chunkgroup/core/ring"
 	"github.com/chunkgroup/chunkgroup/core/send"
 	"github.com/chunkgroup/chunkgroup/core/transport"
+	"golang.org/x/sys/unix"
 )
 
 type options struct {
@@ -132,6 +133,7 @@ Example (two terminals):
 // tally is what the consumer has seen, read by the progress line.
 type tally struct {
 	chunks, heaps, slots, bytes, badBytes atomic.Uint64
+	firstNano                             atomic.Int64 // when the first chunk came (UnixNano)
 }
 
 func main() {
@@ -251,7 +253,8 @@ func run(o options) error {
 		}
 	}()
 	start := time.Now()
-	tick := time.NewTicker(500 * time.Millisecond)
+	pl := newProgressLine(os.Stderr, start)
+	tick := time.NewTicker(pl.every)
 	defer tick.Stop()
 wait:
 	for {
@@ -260,9 +263,9 @@ wait:
 			break wait
 		case <-ctx.Done():
 			break wait
-		case <-tick.C:
+		case now := <-tick.C:
 			if !o.quiet {
-				fmt.Fprintf(os.Stderr, "\r%s ", progress(&t, streams, time.Since(start)))
+				pl.show(now, &t, streams, len(o.listen), false)
 			}
 		}
 	}
@@ -270,7 +273,7 @@ wait:
 	<-consumed
 	elapsed := time.Since(start)
 	if !o.quiet {
-		fmt.Fprintf(os.Stderr, "\r%s\n", progress(&t, streams, elapsed))
+		pl.show(time.Now(), &t, streams, len(o.listen), true)
 	}
 	summary(os.Stdout, &t, streams, elapsed, o)
 	if t.badBytes.Load() > 0 {
@@ -281,6 +284,7 @@ wait:
 
 // account adds a readied chunk to the tally (and checks bytes with --verify).
 func account(t *tally, c *chunk.Chunk, o options) {
+	t.firstNano.CompareAndSwap(0, time.Now().UnixNano())
 	t.chunks.Add(1)
 	t.slots.Add(uint64(c.PresentSize))
 	present := c.Present()
@@ -305,23 +309,67 @@ func account(t *tally, c *chunk.Chunk, o options) {
 	t.bytes.Add(n * uint64(o.heapSize))
 }
 
-func progress(t *tally, streams []*recv.Stream, elapsed time.Duration) string {
-	var tooOld, rejected uint64
+// progressLine is the live progress: in a terminal one line rewritten twice
+// a second; to a pipe or a file a plain line every 5 s (no carriage
+// returns in logs). Rates are of payload, labelled: over the last interval
+// and on average since the first chunk.
+type progressLine struct {
+	w         *os.File
+	tty       bool
+	every     time.Duration
+	start     time.Time
+	first     time.Time // when the first chunk came
+	last      time.Time
+	lastBytes uint64
+}
+
+func newProgressLine(w *os.File, start time.Time) *progressLine {
+	_, err := unix.IoctlGetTermios(int(w.Fd()), unix.TCGETS)
+	p := &progressLine{w: w, tty: err == nil, every: 5 * time.Second, start: start, last: start}
+	if p.tty {
+		p.every = 500 * time.Millisecond
+	}
+	return p
+}
+
+func (p *progressLine) show(now time.Time, t *tally, streams []*recv.Stream, endpoints int, final bool) {
+	line := p.format(now, t, streams, endpoints)
+	switch {
+	case p.tty && final:
+		fmt.Fprintf(p.w, "\r%s\033[K\n", line)
+	case p.tty:
+		fmt.Fprintf(p.w, "\r%s\033[K", line)
+	default:
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progressLine) format(now time.Time, t *tally, streams []*recv.Stream, endpoints int) string {
+	var packets, tooOld, rejected uint64
 	for _, s := range streams {
 		st := s.Stats()
-		v, _ := st.Get("too_old_heaps")
+		v, _ := st.Get("packets")
+		packets += v
+		v, _ = st.Get("too_old_heaps")
 		tooOld += v
 		v, _ = st.Get("rejected_heaps")
 		rejected += v
 	}
-	heaps, slots := t.heaps.Load(), t.slots.Load()
-	complete := 100.0
-	if slots > 0 {
-		complete = 100 * float64(heaps) / float64(slots)
+	elapsed := now.Sub(p.start).Seconds()
+	chunks, heaps, slots, bytes := t.chunks.Load(), t.heaps.Load(), t.slots.Load(), t.bytes.Load()
+	if chunks == 0 {
+		return fmt.Sprintf("%7.1fs  waiting for data on %d endpoint(s)  packets %d", elapsed, endpoints, packets)
 	}
-	return fmt.Sprintf("%7.1fs  chunks %d  heaps %d/%d (%.2f%%)  %.3f Gb/s  too_old %d  rejected %d",
-		elapsed.Seconds(), t.chunks.Load(), heaps, slots, complete,
-		float64(t.bytes.Load())*8/1e9/max(elapsed.Seconds(), 1e-9), tooOld, rejected)
+	if p.first.IsZero() {
+		p.first = time.Unix(0, t.firstNano.Load())
+		p.last = p.first // the first interval starts with the data
+	}
+	interval := now.Sub(p.last).Seconds()
+	now0 := 8 * float64(bytes-p.lastBytes) / 1e9 / max(interval, 1e-9)
+	avg := 8 * float64(bytes) / 1e9 / max(now.Sub(p.first).Seconds(), 1e-9)
+	p.last, p.lastBytes = now, bytes
+	return fmt.Sprintf("%7.1fs  chunks %d  heaps %d/%d (%.2f%%)  payload %.3f Gb/s now, %.3f Gb/s average  too_old %d  rejected %d",
+		elapsed, chunks, heaps, slots, 100*float64(heaps)/float64(slots), now0, avg, tooOld, rejected)
 }
 
 func summary(w *os.File, t *tally, streams []*recv.Stream, elapsed time.Duration, o options) {

@@ -402,7 +402,10 @@ func setRecvBuffer(fd, size int) int {
 			Logf(LevelDebug, "SO_RCVBUFFORCE refused: %v", err)
 		}
 	}
-	if got < size {
+	// Warn only for a real shortfall: the kernel doubles the request for its
+	// bookkeeping and rounds and caps the doubled value, so a few bytes less
+	// than asked is what a granted request looks like.
+	if short := size - got; short > max(size/100, 4096) {
 		Logf(LevelWarning, "socket receive buffer: asked for %d bytes, got %d (raise net.core.rmem_max or run with CAP_NET_ADMIN)", size, got)
 	}
 	return got

@@ -261,7 +261,9 @@ def _log_callback(level, message, user):
     _tls.depth = getattr(_tls, "depth", 0) + 1
     try:
         text = ffi.string(message).decode("utf-8", "replace")
-        _logger.log(_LEVELS.get(level, logging.WARNING), "%s", text)
+        # Named, so a message printed without a logging configuration (the
+        # last-resort handler prints the bare text) says where it is from.
+        _logger.log(_LEVELS.get(level, logging.WARNING), "chunkgroup: %s", text)
     finally:
         _tls.depth -= 1
 

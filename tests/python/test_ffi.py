@@ -154,7 +154,7 @@ def test_native_log_goes_to_logging(caplog):
     # Emit directly through the callback too, to test the bridge itself.
     _ffi._log_callback(2, _ffi.ffi.new("char[]", b"hello from native"), _ffi.ffi.NULL)
     records = [r for r in caplog.records if r.name == "chunkgroup"]
-    assert any(r.getMessage() == "hello from native" and r.levelno == logging.WARNING for r in records)
+    assert any(r.getMessage() == "chunkgroup: hello from native" and r.levelno == logging.WARNING for r in records)
 
 
 def test_library_path_is_a_real_file():
