@@ -14,16 +14,17 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/metrics"
 	"github.com/chunkgroup/chunkgroup/core/recv"
 	"github.com/chunkgroup/chunkgroup/core/ring"
 	"github.com/chunkgroup/chunkgroup/core/send"
@@ -46,6 +47,7 @@ type options struct {
 	duration        time.Duration
 	verify          bool
 	quiet           bool
+	metrics         string
 }
 
 // parseFlagsOutput is where the flag package writes: stderr for errors,
@@ -88,6 +90,7 @@ Example (two terminals):
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0 = when every stream has stopped)")
 	fs.BoolVar(&o.verify, "verify", false, "check every received payload byte against chunkgroup-send's pattern")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line, summary only")
+	fs.StringVar(&o.metrics, "metrics", "", "serve every stream's statistics in the Prometheus text format at http://host:port/metrics (e.g. 127.0.0.1:9100)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -96,9 +99,13 @@ Example (two terminals):
 	}
 	o.listen = strings.Split(*listen, ",")
 	for _, l := range o.listen {
-		_, port, err := net.SplitHostPort(l)
-		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
-			return o, fmt.Errorf("--listen: %q is not host:port", l)
+		if _, err := netip.ParseAddrPort(strings.TrimSpace(l)); err != nil {
+			return o, fmt.Errorf("--listen: %q is not host:port (an IP address and a port)", l)
+		}
+	}
+	if o.metrics != "" {
+		if _, port, err := net.SplitHostPort(o.metrics); err != nil || port == "" {
+			return o, fmt.Errorf("--metrics: %q is not host:port", o.metrics)
 		}
 	}
 	if o.duration < 0 {
@@ -230,6 +237,20 @@ func run(o options) error {
 			g.Stop()
 			return fmt.Errorf("endpoint %s: %w", ep, err)
 		}
+	}
+
+	if o.metrics != "" {
+		ln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			g.Stop()
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler(func() []*recv.Stream { return streams }))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		fmt.Fprintf(os.Stderr, "chunkgroup-recv: metrics at http://%s/metrics\n", ln.Addr())
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

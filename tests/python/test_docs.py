@@ -168,6 +168,7 @@ def test_python_names_in_docs_exist():
     """Every chunkgroup.recv / chunkgroup name written as recv.X or
     chunkgroup.X in the pages exists in the package."""
     import chunkgroup
+    import chunkgroup.metrics
     import chunkgroup.numba
     import chunkgroup.recv
     import chunkgroup.recv.asyncio
