@@ -40,8 +40,6 @@ import numpy as np
 import chunkgroup
 from chunkgroup import recv, send
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _png  # noqa: E402  (the helper next to this file)
 
 # ---------------------------------------------------------------- the stream
 
@@ -223,64 +221,60 @@ class Progress:
 # ---------------------------------------------------------------- image
 
 PORT_COLORS = [(90, 170, 255), (255, 170, 60), (110, 220, 120), (230, 110, 230)]
-BACKGROUND = (18, 18, 22)
-SEPARATOR = (150, 150, 150)
-TEXT = (230, 230, 230)
+SEPARATOR = (255, 255, 255)
 MISSING_FACTOR = 0.2  # missing = the port's colour, very dark
-ALT_FACTOR = 0.85  # every other channel group a little darker, for structure
 
 
-def draw(present: np.ndarray, port_labels: List[str], path: str) -> Dict[str, int]:
-    """Draw the completeness image and return its geometry (for the test):
-    the cell of chunk c, slot s has its top-left corner at
-    (x0 + s*sx + (s // slots_per_port)*sep, y0 + c*sy)."""
+def draw(present: np.ndarray, port_labels: List[str], path: str) -> Dict[str, float]:
+    """Draw the completeness picture with matplotlib and return where its
+    cells are (for the test), in pixels of the saved PNG: the centre of the
+    cell of chunk c, slot s is at (x0 + col(s) * dx, y0 + c * dy), where
+    col(s) = s + (s // slots_per_port) * sep skips the white separator
+    columns between ports."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
     n = present.shape[0]
-    sx, sep = 4, 2
-    sy = 4 if n <= 256 else max(1, 1024 // n)
-    ml, mt, mr, mb = 44, 62, 12, 44
-    grid_w = HEAPS_PER_CHUNK * sx + (N_PORTS - 1) * sep
-    width, height = ml + grid_w + mr, mt + n * sy + mb
-    cv = _png.Canvas(width, height, BACKGROUND)
+    sep = 1
+    ncols = HEAPS_PER_CHUNK + (N_PORTS - 1) * sep
+    img = np.empty((n, ncols, 3))
+    img[:] = np.array(SEPARATOR) / 255
+    for slot in range(HEAPS_PER_CHUNK):
+        col = slot + (slot // SLOTS_PER_PORT) * sep
+        base = np.array(PORT_COLORS[port_of_slot(slot)]) / 255
+        img[:, col] = np.where(present[:, slot, None], base, base * MISSING_FACTOR)
 
-    cv.text(ml, 6, f"chunk completeness: {n} chunks x {HEAPS_PER_CHUNK} heap slots", TEXT)
-    port_w = SLOTS_PER_PORT * sx
-    for p in range(N_PORTS):
-        px = ml + p * (port_w + sep)
-        for line, y in zip(port_labels[p].split("\n"), (22, 34, 46)):
-            cv.text(px + (port_w - cv.text_width(line)) // 2, y, line, PORT_COLORS[p])
-    # Palette per slot: bright (present) and dark (missing).
-    bright, dark = [], []
-    for s in range(HEAPS_PER_CHUNK):
-        base = PORT_COLORS[port_of_slot(s)]
-        g = s // TIMES_PER_CHUNK
-        c = _png.scale_color(base, ALT_FACTOR if g % 2 else 1.0)
-        bright.append(bytes(c) * sx)
-        dark.append(bytes(_png.scale_color(base, MISSING_FACTOR)) * sx)
-    sep_px = bytes(SEPARATOR) * sep
-    y0 = mt
-    for c in range(n):
-        row = bytearray()
-        for s in range(HEAPS_PER_CHUNK):
-            if s and s % SLOTS_PER_PORT == 0:
-                row += sep_px
-            row += bright[s] if present[c, s] else dark[s]
-        cv.paste_row(ml, y0 + c * sy, bytes(row), repeat=sy)
-    # Separators also run through the header gap, and chunk ticks on the left.
-    for p in range(1, N_PORTS):
-        cv.fill(ml + p * port_w + (p - 1) * sep, mt - 4, sep, 4, SEPARATOR)
-    step = max(1, 32 // sy)
-    step = next(k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1 << 30) if k >= step)
-    for c in range(0, n, step):
-        y = y0 + c * sy
-        cv.fill(ml - 4, y, 3, 1, TEXT)
-        label = str(c)
-        cv.text(ml - 7 - cv.text_width(label), max(0, y - 4), label, TEXT)
-    yb = y0 + n * sy + 8
-    cv.text(ml, yb, "rows: chunks (time)  columns: channel group x time", TEXT)
-    cv.text(ml, yb + 14, "bright = heap received  dark = missing", TEXT)
+    fig, ax = plt.subplots(figsize=(11, min(9.0, 3.0 + n * 0.03)), dpi=100)
+    ax.imshow(img, aspect="auto", interpolation="nearest", extent=(-0.5, ncols - 0.5, n - 0.5, -0.5))
+    ax.set_xticks([p * (SLOTS_PER_PORT + sep) + (SLOTS_PER_PORT - 1) / 2 for p in range(N_PORTS)])
+    ax.set_xticklabels(port_labels, fontsize=9)
+    ax.set_xlabel(f"heap slots of a chunk: {HEAPS_PER_CHUNK // TIMES_PER_CHUNK} channel groups x "
+                  f"{TIMES_PER_CHUNK} times each, grouped by the UDP port (member stream) that carries them")
+    ax.set_ylabel(f"chunk ID (time; one chunk = {TIMES_PER_CHUNK} heap times)")
+    ax.set_title(f"chunk completeness: {n} chunks x {HEAPS_PER_CHUNK} heap slots, as the consumer received them")
+    handles = [Patch(facecolor=np.array(c) / 255, label=f"received via port {i + 1}")
+               for i, c in enumerate(PORT_COLORS[:N_PORTS])]
+    handles.append(Patch(facecolor=np.array(PORT_COLORS[0]) / 255 * MISSING_FACTOR,
+                         label="missing (the port's colour, dark)"))
+    handles.append(Patch(facecolor="white", edgecolor="grey", label="border between ports"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    fig.tight_layout()
+    fig.canvas.draw()
+    width, height = fig.canvas.get_width_height()
+
+    def px(x: float, y: float):
+        X, Y = ax.transData.transform((x, y))
+        return float(X), float(height - Y)  # image rows count from the top
+
+    x0, y0 = px(0, 0)
+    x1, y1 = px(1, 1)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    cv.save(path)
-    return {"x0": ml, "y0": y0, "sx": sx, "sy": sy, "sep": sep, "slots_per_port": SLOTS_PER_PORT,
+    fig.savefig(path, dpi=fig.dpi)
+    plt.close(fig)
+    return {"x0": x0, "y0": y0, "dx": x1 - x0, "dy": y1 - y0, "sep": sep, "slots_per_port": SLOTS_PER_PORT,
             "width": width, "height": height}
 
 
@@ -490,12 +484,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         role = {LOSSY_PORT: "lossy", SILENT_PORT: "silent"}.get(p, "ok")
         ch0 = p * GROUPS_PER_PORT * CHANNELS_PER_HEAP
         labels.append(
-            f"udp {pp['port']}\nch {ch0}-{ch0 + GROUPS_PER_PORT * CHANNELS_PER_HEAP - 1}\n"
-            f"{role} {100.0 * pp['received'] / pp['slots']:.1f}%"
+            f"port {p + 1}: udp {pp['port']}\nchannels {ch0}-{ch0 + GROUPS_PER_PORT * CHANNELS_PER_HEAP - 1}\n"
+            f"{role}, {100.0 * pp['received'] / pp['slots']:.1f}% received"
         )
     geometry = draw(present, labels, args.out)
     print(f"image:             {args.out}  (rows = chunks, columns = 16 channel groups x 8 times, "
-          f"tinted by port; bright = received, dark = missing)")
+          f"coloured by port; bright = received, dark = missing; drawn with matplotlib)")
     print(f"elapsed:           {elapsed:.1f} s, {heaps * HEAP_SIZE * 8 / elapsed / 1e9:.2f} Gb/s of payload on average")
 
     if args.json:
