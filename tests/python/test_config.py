@@ -228,3 +228,18 @@ def test_stream_stats_add():
     assert c.packets == 3 and c.max_batch == 2 and c["custom"] == 3 and c["peak"] == 2
     with pytest.raises(ValueError):
         a + _stats([0] * 14)
+
+
+def test_recv_public_names_unchanged_by_the_split():
+    # python/chunkgroup/recv is split by concept (config, placement, chunks,
+    # streams); its public surface is exactly what it was.
+    assert set(recv.__all__) == {
+        "StreamStatConfig", "StreamConfig", "StreamStats", "ChunkStreamConfig", "Chunk", "ChunkRingbuffer",
+        "ChunkStreamGroupConfig", "ChunkStreamRingGroup", "ChunkStreamGroupMember", "ChunkRingStream",
+        "GridDim", "GridPlacement", "DEFAULT_UDP_MAX_SIZE", "DEFAULT_UDP_BUFFER_SIZE", "DEFAULT_TCP_MAX_SIZE",
+        "DEFAULT_TCP_BUFFER_SIZE",
+    }
+    for name in recv.__all__:
+        obj = getattr(recv, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "chunkgroup.recv", name
