@@ -109,6 +109,18 @@ if make -s install PREFIX="$INST" >/dev/null &&
 else
     fail "examples against the installed library (see $OUT/examples-installed.log)"
 fi
+# The README's C instructions, verbatim: compile with pkg-config, then let
+# the loader find the library through LD_LIBRARY_PATH, or through an rpath.
+export PKG_CONFIG_PATH="$INST/lib/pkgconfig"
+if $CC examples/c/minimal.c $(pkg-config --cflags --libs chunkgroup) -o "$OUT/readme_app" &&
+    LD_LIBRARY_PATH="$INST/lib" "$OUT/readme_app" >"$OUT/readme_app.log" 2>&1 &&
+    $CC examples/c/minimal.c $(pkg-config --cflags --libs chunkgroup) -Wl,-rpath,"$INST/lib" -o "$OUT/readme_app_rpath" &&
+    env -u LD_LIBRARY_PATH "$OUT/readme_app_rpath" >>"$OUT/readme_app.log" 2>&1; then
+    pass
+else
+    fail "the README's C install instructions (see $OUT/readme_app.log)"
+fi
+unset PKG_CONFIG_PATH
 pcver=$(PKG_CONFIG_PATH="$INST/lib/pkgconfig" pkg-config --modversion chunkgroup 2>/dev/null)
 libver=$(LD_LIBRARY_PATH="$ROOT/build" "$OUT/test_version" --print 2>/dev/null)
 if [ -n "$pcver" ] && [ "$pcver" = "$libver" ] && [ -e "$INST/lib/$SONAME" ]; then

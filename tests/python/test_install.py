@@ -71,3 +71,29 @@ def test_wheel_into_fresh_venv(tmp_path):
     where = subprocess.run([py, "-c", "import chunkgroup._ffi as f; print(f.LIB_PATH)"], cwd=run_dir, env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(venv)), where
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_readme_pip_install_dot(tmp_path):
+    # The README's Python install, verbatim: `pip install .` in a checkout,
+    # into a fresh virtualenv, then the README's example (a plain Python
+    # program outside the checkout).
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns(".git", ".venv", "build", "dist", "_lib", "__pycache__", "*.egg-info",
+                                    ".pytest_cache", "tests")
+    shutil.copytree(ROOT, src, ignore=ignore)
+    readme = (src / "README.md").read_text()
+    assert "`pip install .`" in readme
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k not in ("CHUNKGROUP_LIB", "PYTHONPATH", "PYTHONHOME")}
+    env["PATH"] = str(venv / "bin") + os.pathsep + env.get("PATH", "")
+    subprocess.run(["pip", "install", "-q", "."], cwd=src, check=True, env=env, timeout=600)
+    run_dir = tmp_path / "elsewhere"
+    run_dir.mkdir()
+    out = subprocess.run([py, str(src / "examples" / "python" / "minimal.py")], cwd=run_dir, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("OK")
