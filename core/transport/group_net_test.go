@@ -255,6 +255,27 @@ func TestPcapGroupExact(t *testing.T) {
 	ng.check(t)
 }
 
+// newCycleGroup makes a ring group of two members placing heap cnt at chunk
+// cnt / heapsPerChunk, with rings of capacity chunks, for the lifetime tests.
+func newCycleGroup(t *testing.T, chunks int, heapsPerChunk, heapSize int64) (*recv.Group, *ring.Ring, *ring.Ring) {
+	t.Helper()
+	data, _ := ring.New(chunks)
+	free, _ := ring.New(chunks)
+	g, err := recv.NewRingGroup(recv.DefaultGroupConfig(), data, free)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg := recv.DefaultChunkStreamConfig()
+	ccfg.Items = recv.CounterItems()
+	ccfg.Place = recv.CounterGrid(heapsPerChunk, heapSize)
+	for i := 0; i < 2; i++ {
+		if _, err := g.EmplaceBack(recv.DefaultStreamConfig(), ccfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g, data, free
+}
+
 // countFDs returns the number of open file descriptors (skips without /proc).
 func countFDs(t *testing.T) int {
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -269,22 +290,9 @@ func countFDs(t *testing.T) int {
 func TestGroupsLeakNothing(t *testing.T) {
 	openFDs := func() int { return countFDs(t) }
 	cycle := func() {
-		data, _ := ring.New(4)
-		free, _ := ring.New(4)
+		g, data, free := newCycleGroup(t, 4, 4, 64)
 		defer data.Close()
 		defer free.Close()
-		g, err := recv.NewRingGroup(recv.DefaultGroupConfig(), data, free)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ccfg := recv.DefaultChunkStreamConfig()
-		ccfg.Items = recv.CounterItems()
-		ccfg.Place = recv.CounterGrid(4, 64)
-		for i := 0; i < 2; i++ {
-			if _, err := g.EmplaceBack(recv.DefaultStreamConfig(), ccfg); err != nil {
-				t.Fatal(err)
-			}
-		}
 		if _, err := data.DataFD(); err != nil { // an eventfd, closed by Close
 			t.Fatal(err)
 		}
@@ -338,23 +346,12 @@ func TestGroupLifetimeCyclesUnderTraffic(t *testing.T) {
 	payload := make([]byte, 256)
 	var totalPackets uint64
 	cycle := func(i int) {
-		data, _ := ring.New(8)
-		free, _ := ring.New(8)
+		g, data, free := newCycleGroup(t, 8, 8, int64(len(payload)))
 		defer data.Close()
 		defer free.Close()
-		g, err := recv.NewRingGroup(recv.DefaultGroupConfig(), data, free)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ccfg := recv.DefaultChunkStreamConfig()
-		ccfg.Items = recv.CounterItems()
-		ccfg.Place = recv.CounterGrid(8, int64(len(payload)))
 		var addrs []netip.AddrPort
 		for m := 0; m < 2; m++ {
-			s, err := g.EmplaceBack(recv.DefaultStreamConfig(), ccfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := g.At(m)
 			ucfg := transport.DefaultUDPConfig()
 			ucfg.BindHost = "127.0.0.1"
 			ucfg.BufferSize = 1 << 20
