@@ -494,6 +494,56 @@ static void test_emplace_back_rule(void) {
     cg_group_config_free(gc);
 }
 
+/* A LOSSLESS member stalled in the group's wait shows the statistics of the
+ * batch it is stuck in (the other member is silent, so it cannot go on). */
+static void test_stats_visible_while_stalled(void) {
+    cg_group_config *gc = cg_group_config_new();
+    cg_group_config_set_max_chunks(gc, 2);
+    cg_group_config_set_eviction_mode(gc, CG_EVICT_LOSSLESS);
+    cg_ring *data = cg_ring_new(4), *free_ring = cg_ring_new(4);
+    cg_group *g = cg_ring_group_new(gc, data, free_ring);
+    REQUIRE(g != NULL);
+    cg_stream_config *sc = cg_stream_config_new();
+    cg_chunk_stream_config *cc = cnt_chunk_config(2);
+    cg_stream *m0 = cg_group_emplace_back(g, sc, cc);
+    cg_stream *m1 = cg_group_emplace_back(g, sc, cc);
+    REQUIRE(m0 != NULL && m1 != NULL);
+    cg_chunk *c[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = t_chunk_new(HEAPS_PER_CHUNK, CHUNK_BYTES, 0);
+        CHECK_EQ(cg_group_add_free_chunk(g, c[i]), CG_OK);
+    }
+    /* Member 0: every heap of 8 chunks, in one buffer (one reader batch holds
+     * up to 64 packets, so it stalls inside a batch). Member 1: silent. */
+    t_buf b = {0};
+    cg_sender_config cfg = test_sender_config();
+    for (uint64_t cnt = 0; cnt < 8 * HEAPS_PER_CHUNK; cnt++)
+        t_append_heap(&b, &cfg, cnt, NULL, 0, HEAP_SIZE);
+    CHECK_EQ(cg_stream_add_buffer_reader(m0, b.data, b.len), CG_OK);
+    uint64_t st[CG_NUM_STANDARD_STATS] = {0};
+    for (int i = 0; i < 2000 && st[CG_STAT_PACKETS] == 0; i++) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        cg_stream_stats(m0, st, CG_NUM_STANDARD_STATS);
+    }
+    CHECK(st[CG_STAT_PACKETS] > 0);
+    CHECK(st[CG_STAT_HEAPS] > 0);
+    CHECK(st[CG_STAT_PACKETS] < 2 * 8 * HEAPS_PER_CHUNK); /* stalled: not everything */
+    CHECK_EQ(cg_group_stop(g), CG_OK); /* releases the stalled member */
+    cg_chunk *out = NULL;
+    while (cg_ring_try_pop(data, &out) == CG_OK)
+        ;
+    cg_group_free(g);
+    cg_ring_free(data);
+    cg_ring_free(free_ring);
+    for (int i = 0; i < 4; i++)
+        t_chunk_free(c[i]);
+    t_buf_free(&b);
+    cg_chunk_stream_config_free(cc);
+    cg_stream_config_free(sc);
+    cg_group_config_free(gc);
+}
+
 int main(void) {
     RUN(test_ring_group_lossy);
     RUN(test_ring_group_lossless);
@@ -502,5 +552,6 @@ int main(void) {
     RUN(test_grid_place);
     RUN(test_nocopy_reader);
     RUN(test_emplace_back_rule);
+    RUN(test_stats_visible_while_stalled);
     TEST_MAIN_END();
 }
