@@ -584,8 +584,7 @@ func (s *Stream) startHeap(b []byte, p *spead.Packet, i int) *liveHeap {
 	if h.used {
 		s.dropHeap(h, StatIncompleteHeapsEvicted)
 	}
-	*h = liveHeap{cnt: cnt, length: p.HeapLength, used: true, ranges: h.ranges}
-	s.heaps.touch(h)
+	*h = liveHeap{cnt: cnt, length: p.HeapLength, used: true, ranges: h.ranges} // processPacket stamps it
 	if !ok {
 		h.discard = true
 		return h

@@ -444,74 +444,97 @@ static void test_nocopy_reader(void) {
     pthread_mutex_destroy(&rs.mu);
 }
 
+/* A 2-chunk-config ring group with its rings and configurations, for the
+ * tests below; rig_free stops it, drains the data ring and frees it all. */
+typedef struct {
+    cg_group_config *gc;
+    cg_ring *data, *free_ring;
+    cg_group *g;
+    cg_stream_config *sc;
+    cg_chunk_stream_config *cc;
+} rig;
+
+static rig rig_new(size_t group_chunks, int mode) {
+    rig r;
+    r.gc = cg_group_config_new();
+    cg_group_config_set_max_chunks(r.gc, group_chunks);
+    cg_group_config_set_eviction_mode(r.gc, mode);
+    r.data = cg_ring_new(4);
+    r.free_ring = cg_ring_new(4);
+    r.g = cg_ring_group_new(r.gc, r.data, r.free_ring);
+    r.sc = cg_stream_config_new();
+    r.cc = cnt_chunk_config(2);
+    return r;
+}
+
+static void rig_free(rig *r) {
+    CHECK_EQ(cg_group_stop(r->g), CG_OK);
+    cg_chunk *out = NULL;
+    while (cg_ring_try_pop(r->data, &out) == CG_OK)
+        ;
+    cg_group_free(r->g);
+    cg_ring_free(r->data);
+    cg_ring_free(r->free_ring);
+    cg_chunk_stream_config_free(r->cc);
+    cg_stream_config_free(r->sc);
+    cg_group_config_free(r->gc);
+}
+
+/* Polls s's statistics (every 5 ms, at most 10 s) until CG_STAT_PACKETS
+ * reaches min; st holds the last snapshot. */
+static void wait_packets(cg_stream *s, uint64_t min, uint64_t st[CG_NUM_STANDARD_STATS]) {
+    memset(st, 0, CG_NUM_STANDARD_STATS * sizeof st[0]);
+    for (int i = 0; i < 2000 && st[CG_STAT_PACKETS] < min; i++) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        cg_stream_stats(s, st, CG_NUM_STANDARD_STATS);
+    }
+}
+
 /* The seed's rule: a member may be added until the group has received data,
  * so a reader may be added to one member before the next is added (as in
  * spead2); after data, CG_ESTATE with the library's message. */
 static void test_emplace_back_rule(void) {
-    cg_group_config *gc = cg_group_config_new();
-    cg_group_config_set_max_chunks(gc, 4);
-    cg_ring *data = cg_ring_new(4), *free_ring = cg_ring_new(4);
-    cg_group *g = cg_ring_group_new(gc, data, free_ring);
-    REQUIRE(g != NULL);
-    cg_stream_config *sc = cg_stream_config_new();
-    cg_chunk_stream_config *cc = cnt_chunk_config(2);
-    cg_stream *m0 = cg_group_emplace_back(g, sc, cc);
+    rig r = rig_new(4, CG_EVICT_LOSSY);
+    REQUIRE(r.g != NULL);
+    cg_stream *m0 = cg_group_emplace_back(r.g, r.sc, r.cc);
     REQUIRE(m0 != NULL);
     /* A TCP reader that nobody connects to: a reader, but no data. */
     CHECK_EQ(cg_stream_add_tcp_reader(m0, "127.0.0.1", 0, 65536, 0), CG_OK);
-    cg_stream *m1 = cg_group_emplace_back(g, sc, cc);
+    cg_stream *m1 = cg_group_emplace_back(r.g, r.sc, r.cc);
     CHECK(m1 != NULL);
-    CHECK_EQ(cg_group_size(g), (size_t)2);
+    CHECK_EQ(cg_group_size(r.g), (size_t)2);
     cg_chunk *c = t_chunk_new(HEAPS_PER_CHUNK, CHUNK_BYTES, 0);
-    CHECK_EQ(cg_group_add_free_chunk(g, c), CG_OK);
+    CHECK_EQ(cg_group_add_free_chunk(r.g, c), CG_OK);
     t_buf b = {0};
     cg_sender_config cfg = test_sender_config();
     t_append_heap(&b, &cfg, 1, NULL, 0, HEAP_SIZE);
     CHECK_EQ(cg_stream_add_buffer_reader(m1, b.data, b.len), CG_OK);
-    uint64_t st[CG_NUM_STANDARD_STATS] = {0};
-    for (int i = 0; i < 2000 && st[CG_STAT_PACKETS] < 2; i++) {
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        cg_stream_stats(m1, st, CG_NUM_STANDARD_STATS);
-    }
+    uint64_t st[CG_NUM_STANDARD_STATS];
+    wait_packets(m1, 2, st);
     CHECK_EQ(st[CG_STAT_PACKETS], (uint64_t)2); /* two packets per heap */
-    CHECK(cg_group_emplace_back(g, sc, cc) == NULL);
+    CHECK(cg_group_emplace_back(r.g, r.sc, r.cc) == NULL);
     CHECK_EQ(cg_last_status(), CG_ESTATE);
     CHECK(cg_last_error() != NULL &&
           strcmp(cg_last_error(), "invalid state: cannot add a stream to a group that has received data") == 0);
-    CHECK_EQ(cg_group_size(g), (size_t)2);
-    CHECK_EQ(cg_group_stop(g), CG_OK);
-    cg_chunk *out = NULL;
-    while (cg_ring_try_pop(data, &out) == CG_OK)
-        ;
-    cg_group_free(g);
-    cg_ring_free(data);
-    cg_ring_free(free_ring);
+    CHECK_EQ(cg_group_size(r.g), (size_t)2);
+    rig_free(&r);
     t_chunk_free(c);
     t_buf_free(&b);
-    cg_chunk_stream_config_free(cc);
-    cg_stream_config_free(sc);
-    cg_group_config_free(gc);
 }
 
 /* A LOSSLESS member stalled in the group's wait shows the statistics of the
  * batch it is stuck in (the other member is silent, so it cannot go on). */
 static void test_stats_visible_while_stalled(void) {
-    cg_group_config *gc = cg_group_config_new();
-    cg_group_config_set_max_chunks(gc, 2);
-    cg_group_config_set_eviction_mode(gc, CG_EVICT_LOSSLESS);
-    cg_ring *data = cg_ring_new(4), *free_ring = cg_ring_new(4);
-    cg_group *g = cg_ring_group_new(gc, data, free_ring);
-    REQUIRE(g != NULL);
-    cg_stream_config *sc = cg_stream_config_new();
-    cg_chunk_stream_config *cc = cnt_chunk_config(2);
-    cg_stream *m0 = cg_group_emplace_back(g, sc, cc);
-    cg_stream *m1 = cg_group_emplace_back(g, sc, cc);
+    rig r = rig_new(2, CG_EVICT_LOSSLESS);
+    REQUIRE(r.g != NULL);
+    cg_stream *m0 = cg_group_emplace_back(r.g, r.sc, r.cc);
+    cg_stream *m1 = cg_group_emplace_back(r.g, r.sc, r.cc);
     REQUIRE(m0 != NULL && m1 != NULL);
     cg_chunk *c[4];
     for (int i = 0; i < 4; i++) {
         c[i] = t_chunk_new(HEAPS_PER_CHUNK, CHUNK_BYTES, 0);
-        CHECK_EQ(cg_group_add_free_chunk(g, c[i]), CG_OK);
+        CHECK_EQ(cg_group_add_free_chunk(r.g, c[i]), CG_OK);
     }
     /* Member 0: every heap of 8 chunks, in one buffer (one reader batch holds
      * up to 64 packets, so it stalls inside a batch). Member 1: silent. */
@@ -520,28 +543,15 @@ static void test_stats_visible_while_stalled(void) {
     for (uint64_t cnt = 0; cnt < 8 * HEAPS_PER_CHUNK; cnt++)
         t_append_heap(&b, &cfg, cnt, NULL, 0, HEAP_SIZE);
     CHECK_EQ(cg_stream_add_buffer_reader(m0, b.data, b.len), CG_OK);
-    uint64_t st[CG_NUM_STANDARD_STATS] = {0};
-    for (int i = 0; i < 2000 && st[CG_STAT_PACKETS] == 0; i++) {
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        cg_stream_stats(m0, st, CG_NUM_STANDARD_STATS);
-    }
+    uint64_t st[CG_NUM_STANDARD_STATS];
+    wait_packets(m0, 1, st);
     CHECK(st[CG_STAT_PACKETS] > 0);
     CHECK(st[CG_STAT_HEAPS] > 0);
     CHECK(st[CG_STAT_PACKETS] < 2 * 8 * HEAPS_PER_CHUNK); /* stalled: not everything */
-    CHECK_EQ(cg_group_stop(g), CG_OK); /* releases the stalled member */
-    cg_chunk *out = NULL;
-    while (cg_ring_try_pop(data, &out) == CG_OK)
-        ;
-    cg_group_free(g);
-    cg_ring_free(data);
-    cg_ring_free(free_ring);
+    rig_free(&r); /* the stop releases the stalled member */
     for (int i = 0; i < 4; i++)
         t_chunk_free(c[i]);
     t_buf_free(&b);
-    cg_chunk_stream_config_free(cc);
-    cg_stream_config_free(sc);
-    cg_group_config_free(gc);
 }
 
 int main(void) {
