@@ -15,7 +15,7 @@ LDEXTRA := -Wl,-soname,$(SONAME) -Wl,--version-script=$(CURDIR)/capi/exports.map
 GOSRC   := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod
 STAMP   := $(VENV)/.installed
 
-.PHONY: all lib install demo demo-c test gotest ctest pytest venv wheel bench bench-go fuzz fuzz-short soak clean
+.PHONY: all lib lib-valgrind install demo demo-c test gotest ctest pytest venv wheel bench bench-go fuzz fuzz-short soak clean
 
 all: lib
 
@@ -28,9 +28,22 @@ $(LIB): $(GOSRC) include/chunkgroup.h capi/exports.map capi/shim.c capi/shim.h
 	@rm -f $(BUILD)/libchunkgroup.h   # cgo's generated header; ours is include/chunkgroup.h
 	@ln -sf libchunkgroup.so $(BUILD)/$(SONAME)
 
-## install: library, header and pkg-config file under PREFIX
+## lib-valgrind: build/valgrind/libchunkgroup.so, the same library with the Go
+## runtime's valgrind client requests (-tags valgrind), for running C programs
+## under memcheck (docs/valgrind.md)
+VGLIB := $(BUILD)/valgrind/libchunkgroup.so
+lib-valgrind: $(VGLIB)
+$(VGLIB): $(GOSRC) include/chunkgroup.h capi/exports.map capi/shim.c capi/shim.h
+	@mkdir -p $(BUILD)/valgrind
+	$(GO) build -tags valgrind -buildmode=c-shared -trimpath \
+		-ldflags "-w -extldflags '$(LDEXTRA)'" -o $(VGLIB) ./capi
+	@rm -f $(BUILD)/valgrind/libchunkgroup.h
+	@ln -sf libchunkgroup.so $(BUILD)/valgrind/$(SONAME)
+
+## install: library, header, pkg-config file and valgrind suppressions under PREFIX
 install: $(LIB)
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/chunkgroup
+	install -m 0644 tests/c/valgrind.supp $(DESTDIR)$(PREFIX)/share/chunkgroup/valgrind.supp
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libchunkgroup.so
 	install -m 0644 include/chunkgroup.h $(DESTDIR)$(PREFIX)/include/chunkgroup.h

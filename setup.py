@@ -104,7 +104,7 @@ class BdistWheel(bdist_wheel):
 
 setup(
     name="chunkgroup",
-    version="0.1.0",
+    version="0.2.0",
     description="SPEAD receiver with chunk stream groups (Go core, cffi binding; spead2-compatible chunk API)",
     long_description=open(os.path.join(ROOT, "README.md")).read() if os.path.exists(os.path.join(ROOT, "README.md")) else "",
     long_description_content_type="text/markdown",

@@ -61,10 +61,38 @@ func cReady(fn, user unsafe.Pointer) recv.ReadyFunc {
 	}
 }
 
+// chunkRelease is a cg_chunk_release_fn and its user pointer: how the
+// library hands back chunks it still holds when a group, stream or ring is
+// freed, instead of forgetting them.
+type chunkRelease struct {
+	fn, user unsafe.Pointer
+}
+
+// handBack gives each chunk to the release function on the calling thread,
+// or, without one, logs how many chunks were forgotten (never silently).
+func (r chunkRelease) handBack(what string, chunks []*chunk.Chunk) {
+	if len(chunks) == 0 {
+		return
+	}
+	if r.fn == nil {
+		logx.Logf(logx.Warning, "%s: %d chunks still held were not taken back (no release function set); "+
+			"the library no longer refers to them", what, len(chunks))
+		return
+	}
+	for _, c := range chunks {
+		C.cgshim_chunk_release(r.fn, unsafe.Pointer(c), r.user)
+	}
+}
+
 //export cg_set_log_callback
 func cg_set_log_callback(fn unsafe.Pointer, user unsafe.Pointer) {
+	clearErr()
+	// Returns once the previous callback is no longer running on any
+	// other thread (the caller may then free its user data); a call from
+	// inside the callback does not wait for itself.
+	own := int(C.cgshim_get_log_depth())
 	if fn == nil {
-		logx.SetSink(nil)
+		logx.SetSink(nil, own)
 		return
 	}
 	logx.SetSink(func(level logx.Level, msg string) {
@@ -73,5 +101,5 @@ func cg_set_log_callback(fn unsafe.Pointer, user unsafe.Pointer) {
 		cs := C.CString(msg)
 		C.cgshim_log(fn, C.int(level), cs, user)
 		C.free(unsafe.Pointer(cs))
-	})
+	}, own)
 }

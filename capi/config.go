@@ -47,11 +47,13 @@ func (h *streamConfigH) snapshot() recv.StreamConfig {
 
 //export cg_stream_config_new
 func cg_stream_config_new() unsafe.Pointer {
+	clearErr()
 	return newHandle(&streamConfigH{cfg: recv.DefaultStreamConfig()})
 }
 
 //export cg_stream_config_free
 func cg_stream_config_free(p unsafe.Pointer) {
+	clearErr()
 	h, ok := removeHandle[*streamConfigH](p)
 	if !ok {
 		if p != nil {
@@ -80,6 +82,7 @@ func withStreamConfig(p unsafe.Pointer, fn func(c *recv.StreamConfig) C.int) C.i
 
 //export cg_stream_config_set_max_heaps
 func cg_stream_config_set_max_heaps(p unsafe.Pointer, n C.size_t) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int {
 		if n < 1 || n > 1<<20 {
 			return setErrf(cgEINVAL, 0, "max_heaps must be in [1, %d], got %d", 1<<20, uint64(n))
@@ -91,6 +94,7 @@ func cg_stream_config_set_max_heaps(p unsafe.Pointer, n C.size_t) C.int {
 
 //export cg_stream_config_set_substreams
 func cg_stream_config_set_substreams(p unsafe.Pointer, n C.size_t) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int {
 		if n < 1 || n > 1<<20 {
 			return setErrf(cgEINVAL, 0, "substreams must be in [1, %d], got %d", 1<<20, uint64(n))
@@ -102,26 +106,31 @@ func cg_stream_config_set_substreams(p unsafe.Pointer, n C.size_t) C.int {
 
 //export cg_stream_config_set_stop_on_stop_item
 func cg_stream_config_set_stop_on_stop_item(p unsafe.Pointer, v C.int) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int { c.StopOnStopItem = boolArg(v); return cgOK })
 }
 
 //export cg_stream_config_set_allow_out_of_order
 func cg_stream_config_set_allow_out_of_order(p unsafe.Pointer, v C.int) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int { c.AllowOutOfOrder = boolArg(v); return cgOK })
 }
 
 //export cg_stream_config_set_stream_id
 func cg_stream_config_set_stream_id(p unsafe.Pointer, v C.uintptr_t) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int { c.StreamID = uintptr(v); return cgOK })
 }
 
 //export cg_stream_config_set_explicit_start
 func cg_stream_config_set_explicit_start(p unsafe.Pointer, v C.int) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int { c.ExplicitStart = boolArg(v); return cgOK })
 }
 
 //export cg_stream_config_set_memcpy
 func cg_stream_config_set_memcpy(p unsafe.Pointer, v C.int) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int {
 		m := recv.MemcpyMode(v)
 		if m != recv.MemcpyStd && m != recv.MemcpyNonTemporal {
@@ -134,6 +143,7 @@ func cg_stream_config_set_memcpy(p unsafe.Pointer, v C.int) C.int {
 
 //export cg_stream_config_get_memcpy
 func cg_stream_config_get_memcpy(p unsafe.Pointer) C.int {
+	clearErr()
 	return readStreamConfig(p, func(c *recv.StreamConfig) C.int { return C.int(c.Memcpy) })
 }
 
@@ -146,36 +156,43 @@ func readStreamConfig[T any](p unsafe.Pointer, fn func(c *recv.StreamConfig) T) 
 
 //export cg_stream_config_get_max_heaps
 func cg_stream_config_get_max_heaps(p unsafe.Pointer) C.size_t {
+	clearErr()
 	return readStreamConfig(p, func(c *recv.StreamConfig) C.size_t { return C.size_t(c.MaxHeaps) })
 }
 
 //export cg_stream_config_get_substreams
 func cg_stream_config_get_substreams(p unsafe.Pointer) C.size_t {
+	clearErr()
 	return readStreamConfig(p, func(c *recv.StreamConfig) C.size_t { return C.size_t(c.Substreams) })
 }
 
 //export cg_stream_config_get_stop_on_stop_item
 func cg_stream_config_get_stop_on_stop_item(p unsafe.Pointer) C.int {
+	clearErr()
 	return readStreamConfig(p, func(c *recv.StreamConfig) C.int { return boolInt(c.StopOnStopItem) })
 }
 
 //export cg_stream_config_get_allow_out_of_order
 func cg_stream_config_get_allow_out_of_order(p unsafe.Pointer) C.int {
+	clearErr()
 	return readStreamConfig(p, func(c *recv.StreamConfig) C.int { return boolInt(c.AllowOutOfOrder) })
 }
 
 //export cg_stream_config_get_stream_id
 func cg_stream_config_get_stream_id(p unsafe.Pointer) C.uintptr_t {
+	clearErr()
 	return readStreamConfig(p, func(c *recv.StreamConfig) C.uintptr_t { return C.uintptr_t(c.StreamID) })
 }
 
 //export cg_stream_config_get_explicit_start
 func cg_stream_config_get_explicit_start(p unsafe.Pointer) C.int {
+	clearErr()
 	return readStreamConfig(p, func(c *recv.StreamConfig) C.int { return boolInt(c.ExplicitStart) })
 }
 
 //export cg_stream_config_add_stat
 func cg_stream_config_add_stat(p unsafe.Pointer, name *C.char, mode C.int, index *C.size_t) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int {
 		if name == nil {
 			return setErr(cgEINVAL, 0, "statistic name is NULL")
@@ -193,11 +210,13 @@ func cg_stream_config_add_stat(p unsafe.Pointer, name *C.char, mode C.int, index
 
 //export cg_stream_config_stat_count
 func cg_stream_config_stat_count(p unsafe.Pointer) C.size_t {
+	clearErr()
 	return readStreamConfig(p, func(c *recv.StreamConfig) C.size_t { return C.size_t(c.NextStatIndex()) })
 }
 
 //export cg_stream_config_stat_name
 func cg_stream_config_stat_name(p unsafe.Pointer, index C.size_t) *C.char {
+	clearErr()
 	h, ok := getStreamConfig(p)
 	if !ok {
 		return nil
@@ -217,6 +236,7 @@ func cg_stream_config_stat_name(p unsafe.Pointer, index C.size_t) *C.char {
 
 //export cg_stream_config_stat_mode
 func cg_stream_config_stat_mode(p unsafe.Pointer, index C.size_t) C.int {
+	clearErr()
 	h, ok := getStreamConfig(p)
 	if !ok {
 		return -cgESTATE
@@ -233,6 +253,7 @@ func cg_stream_config_stat_mode(p unsafe.Pointer, index C.size_t) C.int {
 
 //export cg_stream_config_get_stat_index
 func cg_stream_config_get_stat_index(p unsafe.Pointer, name *C.char, index *C.size_t) C.int {
+	clearErr()
 	return withStreamConfig(p, func(c *recv.StreamConfig) C.int {
 		n := goString(name)
 		i, ok := c.StatIndex(n)
@@ -261,6 +282,7 @@ type chunkConfigH struct {
 	allocUser    unsafe.Pointer
 	readyFn      unsafe.Pointer
 	readyUser    unsafe.Pointer
+	release      chunkRelease
 }
 
 func getChunkConfig(p unsafe.Pointer) (*chunkConfigH, bool) {
@@ -307,14 +329,23 @@ func (h *chunkConfigH) build(standalone bool) (recv.ChunkStreamConfig, C.int) {
 
 //export cg_chunk_stream_config_new
 func cg_chunk_stream_config_new() unsafe.Pointer {
+	clearErr()
 	return newHandle(&chunkConfigH{maxChunks: recv.DefaultMaxChunks})
 }
 
 //export cg_chunk_stream_config_free
 func cg_chunk_stream_config_free(p unsafe.Pointer) {
+	clearErr()
 	if _, ok := removeHandle[*chunkConfigH](p); !ok && p != nil {
 		setErr(cgESTATE, 0, "chunk stream config handle is freed or not a chunk stream config")
 	}
+}
+
+// releaseFn reads the configured release function.
+func (h *chunkConfigH) releaseFn() chunkRelease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.release
 }
 
 func withChunkConfig(p unsafe.Pointer, fn func(h *chunkConfigH) C.int) C.int {
@@ -335,6 +366,7 @@ func readChunkConfig(p unsafe.Pointer, fn func(h *chunkConfigH) C.size_t) C.size
 
 //export cg_chunk_stream_config_set_items
 func cg_chunk_stream_config_set_items(p unsafe.Pointer, ids *C.uint64_t, n C.size_t) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int {
 		if n > 1<<16 {
 			return setErrf(cgEINVAL, 0, "too many items (%d, at most %d)", uint64(n), 1<<16)
@@ -352,6 +384,7 @@ func cg_chunk_stream_config_set_items(p unsafe.Pointer, ids *C.uint64_t, n C.siz
 
 //export cg_chunk_stream_config_get_items
 func cg_chunk_stream_config_get_items(p unsafe.Pointer, ids *C.uint64_t, n C.size_t) C.size_t {
+	clearErr()
 	return readChunkConfig(p, func(h *chunkConfigH) C.size_t {
 		if ids != nil && n > 0 {
 			copy(unsafe.Slice((*uint64)(unsafe.Pointer(ids)), int(min(n, C.size_t(len(h.items))))), h.items)
@@ -362,6 +395,7 @@ func cg_chunk_stream_config_get_items(p unsafe.Pointer, ids *C.uint64_t, n C.siz
 
 //export cg_chunk_stream_config_set_max_chunks
 func cg_chunk_stream_config_set_max_chunks(p unsafe.Pointer, n C.size_t) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int {
 		if n < 1 || n > 1<<20 {
 			return setErrf(cgEINVAL, 0, "max_chunks must be in [1, %d], got %d", 1<<20, uint64(n))
@@ -373,11 +407,13 @@ func cg_chunk_stream_config_set_max_chunks(p unsafe.Pointer, n C.size_t) C.int {
 
 //export cg_chunk_stream_config_get_max_chunks
 func cg_chunk_stream_config_get_max_chunks(p unsafe.Pointer) C.size_t {
+	clearErr()
 	return readChunkConfig(p, func(h *chunkConfigH) C.size_t { return C.size_t(h.maxChunks) })
 }
 
 //export cg_chunk_stream_config_set_place
 func cg_chunk_stream_config_set_place(p unsafe.Pointer, fn unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int {
 		if fn == nil {
 			return setErr(cgEINVAL, 0, "place function is NULL")
@@ -390,6 +426,7 @@ func cg_chunk_stream_config_set_place(p unsafe.Pointer, fn unsafe.Pointer, user 
 
 //export cg_chunk_stream_config_set_max_heap_extra
 func cg_chunk_stream_config_set_max_heap_extra(p unsafe.Pointer, n C.size_t) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int {
 		if n > 1<<30 {
 			return setErrf(cgEINVAL, 0, "max_heap_extra %d is too large", uint64(n))
@@ -401,11 +438,13 @@ func cg_chunk_stream_config_set_max_heap_extra(p unsafe.Pointer, n C.size_t) C.i
 
 //export cg_chunk_stream_config_get_max_heap_extra
 func cg_chunk_stream_config_get_max_heap_extra(p unsafe.Pointer) C.size_t {
+	clearErr()
 	return readChunkConfig(p, func(h *chunkConfigH) C.size_t { return C.size_t(h.maxHeapExtra) })
 }
 
 //export cg_chunk_stream_config_set_max_jump_chunks
 func cg_chunk_stream_config_set_max_jump_chunks(p unsafe.Pointer, n C.uint64_t) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int {
 		if n > 1<<62 {
 			return setErrf(cgEINVAL, 0, "max_jump_chunks %d is too large", uint64(n))
@@ -417,11 +456,13 @@ func cg_chunk_stream_config_set_max_jump_chunks(p unsafe.Pointer, n C.uint64_t) 
 
 //export cg_chunk_stream_config_get_max_jump_chunks
 func cg_chunk_stream_config_get_max_jump_chunks(p unsafe.Pointer) C.uint64_t {
+	clearErr()
 	return readChunkConfig(p, func(h *chunkConfigH) C.uint64_t { return C.uint64_t(h.maxJump) })
 }
 
 //export cg_chunk_stream_config_enable_packet_presence
 func cg_chunk_stream_config_enable_packet_presence(p unsafe.Pointer, payload C.size_t) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int {
 		if payload < 1 || payload > maxSizeArg {
 			return setErrf(cgEINVAL, 0, "packet presence payload size must be positive, got %d", uint64(payload))
@@ -433,22 +474,32 @@ func cg_chunk_stream_config_enable_packet_presence(p unsafe.Pointer, payload C.s
 
 //export cg_chunk_stream_config_disable_packet_presence
 func cg_chunk_stream_config_disable_packet_presence(p unsafe.Pointer) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int { h.presence = 0; return cgOK })
 }
 
 //export cg_chunk_stream_config_get_packet_presence_payload_size
 func cg_chunk_stream_config_get_packet_presence_payload_size(p unsafe.Pointer) C.size_t {
+	clearErr()
 	return readChunkConfig(p, func(h *chunkConfigH) C.size_t { return C.size_t(h.presence) })
 }
 
 //export cg_chunk_stream_config_set_allocate
 func cg_chunk_stream_config_set_allocate(p unsafe.Pointer, fn unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int { h.allocFn, h.allocUser = fn, user; return cgOK })
 }
 
 //export cg_chunk_stream_config_set_ready
 func cg_chunk_stream_config_set_ready(p unsafe.Pointer, fn unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int { h.readyFn, h.readyUser = fn, user; return cgOK })
+}
+
+//export cg_chunk_stream_config_set_release
+func cg_chunk_stream_config_set_release(p unsafe.Pointer, fn unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
+	return withChunkConfig(p, func(h *chunkConfigH) C.int { h.release = chunkRelease{fn, user}; return cgOK })
 }
 
 // cGridDim and cGrid mirror cg_grid_dim and cg_grid (checked in capi_test.go).
@@ -461,6 +512,7 @@ type cGridDim struct {
 }
 
 type cGrid struct {
+	Size           uintptr // sizeof as the caller's header says, or 0
 	Time           cGridDim
 	Dims           *cGridDim
 	NDims          uintptr
@@ -485,11 +537,16 @@ func (d *cGridDim) toGo() recv.GridDim {
 
 //export cg_chunk_stream_config_set_grid_place
 func cg_chunk_stream_config_set_grid_place(p unsafe.Pointer, grid unsafe.Pointer) C.int {
+	clearErr()
 	return withChunkConfig(p, func(h *chunkConfigH) C.int {
 		if grid == nil {
 			return setErr(cgEINVAL, 0, "grid is NULL")
 		}
-		cg := (*cGrid)(grid)
+		cgv, code := readSized[cGrid](grid, "cg_grid")
+		if code != cgOK {
+			return code
+		}
+		cg := &cgv
 		if cg.NDims > 64 || (cg.NDims > 0 && cg.Dims == nil) {
 			return setErrf(cgEINVAL, 0, "grid dims: %d dimensions (at most 64, non-NULL)", uint64(cg.NDims))
 		}
@@ -532,6 +589,7 @@ type groupConfigH struct {
 	allocUser unsafe.Pointer
 	readyFn   unsafe.Pointer
 	readyUser unsafe.Pointer
+	release   chunkRelease
 }
 
 func getGroupConfig(p unsafe.Pointer) (*groupConfigH, bool) {
@@ -552,14 +610,23 @@ func (h *groupConfigH) build(callbacks bool) recv.GroupConfig {
 
 //export cg_group_config_new
 func cg_group_config_new() unsafe.Pointer {
+	clearErr()
 	return newHandle(&groupConfigH{cfg: recv.DefaultGroupConfig()})
 }
 
 //export cg_group_config_free
 func cg_group_config_free(p unsafe.Pointer) {
+	clearErr()
 	if _, ok := removeHandle[*groupConfigH](p); !ok && p != nil {
 		setErr(cgESTATE, 0, "group config handle is freed or not a group config")
 	}
+}
+
+// releaseFn reads the configured release function.
+func (h *groupConfigH) releaseFn() chunkRelease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.release
 }
 
 func withGroupConfig(p unsafe.Pointer, fn func(h *groupConfigH) C.int) C.int {
@@ -574,6 +641,7 @@ func withGroupConfig(p unsafe.Pointer, fn func(h *groupConfigH) C.int) C.int {
 
 //export cg_group_config_set_max_chunks
 func cg_group_config_set_max_chunks(p unsafe.Pointer, n C.size_t) C.int {
+	clearErr()
 	return withGroupConfig(p, func(h *groupConfigH) C.int {
 		if n < 1 || n > 1<<20 {
 			return setErrf(cgEINVAL, 0, "max_chunks must be in [1, %d], got %d", 1<<20, uint64(n))
@@ -585,6 +653,7 @@ func cg_group_config_set_max_chunks(p unsafe.Pointer, n C.size_t) C.int {
 
 //export cg_group_config_get_max_chunks
 func cg_group_config_get_max_chunks(p unsafe.Pointer) C.size_t {
+	clearErr()
 	var v C.size_t
 	withGroupConfig(p, func(h *groupConfigH) C.int { v = C.size_t(h.cfg.MaxChunks); return cgOK })
 	return v
@@ -592,6 +661,7 @@ func cg_group_config_get_max_chunks(p unsafe.Pointer) C.size_t {
 
 //export cg_group_config_set_eviction_mode
 func cg_group_config_set_eviction_mode(p unsafe.Pointer, mode C.int) C.int {
+	clearErr()
 	return withGroupConfig(p, func(h *groupConfigH) C.int {
 		m := recv.EvictionMode(mode)
 		if m != recv.Lossy && m != recv.Lossless {
@@ -604,6 +674,7 @@ func cg_group_config_set_eviction_mode(p unsafe.Pointer, mode C.int) C.int {
 
 //export cg_group_config_get_eviction_mode
 func cg_group_config_get_eviction_mode(p unsafe.Pointer) C.int {
+	clearErr()
 	v := C.int(-cgESTATE)
 	withGroupConfig(p, func(h *groupConfigH) C.int { v = C.int(h.cfg.EvictionMode); return cgOK })
 	return v
@@ -611,10 +682,18 @@ func cg_group_config_get_eviction_mode(p unsafe.Pointer) C.int {
 
 //export cg_group_config_set_allocate
 func cg_group_config_set_allocate(p unsafe.Pointer, fn unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
 	return withGroupConfig(p, func(h *groupConfigH) C.int { h.allocFn, h.allocUser = fn, user; return cgOK })
 }
 
 //export cg_group_config_set_ready
 func cg_group_config_set_ready(p unsafe.Pointer, fn unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
 	return withGroupConfig(p, func(h *groupConfigH) C.int { h.readyFn, h.readyUser = fn, user; return cgOK })
+}
+
+//export cg_group_config_set_release
+func cg_group_config_set_release(p unsafe.Pointer, fn unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
+	return withGroupConfig(p, func(h *groupConfigH) C.int { h.release = chunkRelease{fn, user}; return cgOK })
 }

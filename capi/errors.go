@@ -38,6 +38,12 @@ func setErr(code int, errnum int, msg string) C.int {
 	return C.int(code)
 }
 
+// clearErr resets the calling thread's last error. Every export calls it
+// first, so cg_last_status() after a call says whether that call failed
+// (the only way to tell for functions whose every return value is valid,
+// such as the size_t getters, or that return void).
+func clearErr() { C.cgshim_clear_error() }
+
 func setErrf(code int, errnum int, format string, args ...any) C.int {
 	return setErr(code, errnum, fmt.Sprintf(format, args...))
 }
@@ -89,4 +95,47 @@ func goString(p *C.char) string {
 		return ""
 	}
 	return C.GoString(p)
+}
+
+// maxStructSize bounds the size field of a growable struct: far above any
+// layout this ABI will have, so a garbage value is refused, not read.
+const maxStructSize = 4096
+
+// readSized copies a growable public struct (cg_sender_config, cg_grid)
+// whose first field, size, is sizeof(struct) as the caller's header
+// declared it (CG_*_INIT), or 0 for the layout of CG_ABI_VERSION 3, when
+// the field appeared. A caller built against a newer header (a larger
+// size) is accepted if the fields this library does not know are all zero
+// (their defaults); fields a smaller, older size lacks keep their zero
+// defaults. This is how these structs grow without an ABI break.
+func readSized[T any](p unsafe.Pointer, what string) (T, C.int) {
+	var v T
+	ours := unsafe.Sizeof(v)
+	size := *(*uintptr)(p)
+	switch {
+	case size == 0:
+		size = ours
+	case size < ours || size > maxStructSize:
+		return v, setErrf(cgEINVAL, 0, "%s.size is %d: use %s_INIT (sizeof(%s) is %d in this library)",
+			what, uint64(size), upper(what), what, uint64(ours))
+	}
+	for _, b := range unsafe.Slice((*byte)(unsafe.Add(p, ours)), size-ours) {
+		if b != 0 {
+			return v, setErrf(cgEINVAL, 0, "%s: fields from a newer header (size %d, this library knows %d) are set; "+
+				"this library cannot honour them", what, uint64(size), uint64(ours))
+		}
+	}
+	v = *(*T)(p)
+	return v, cgOK
+}
+
+// upper is ASCII upper case (for macro names in messages).
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }

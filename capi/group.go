@@ -6,12 +6,14 @@ package main
 import "C"
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
 	"github.com/chunkgroup/chunkgroup/core/recv"
+	"github.com/chunkgroup/chunkgroup/core/ring"
 )
 
 // groupH is a group, or the hidden group of a standalone stream.
@@ -21,6 +23,7 @@ type groupH struct {
 	members []*streamH
 	kept    []*chunk.Chunk // handed back by Stop, until taken
 	dead    bool
+	release chunkRelease // gets the chunks still kept when the handle is freed
 }
 
 // stop stops the group and keeps the chunks it hands back.
@@ -84,8 +87,8 @@ func getGroup(p unsafe.Pointer) (*groupH, bool) { return lookup[*groupH](p, "gro
 func getStream(p unsafe.Pointer) (*streamH, bool) { return lookup[*streamH](p, "stream") }
 
 // newGroupHandle registers a group; on failure the group is stopped.
-func newGroupHandle(g *recv.Group) unsafe.Pointer {
-	gh := &groupH{g: g}
+func newGroupHandle(g *recv.Group, release chunkRelease) unsafe.Pointer {
+	gh := &groupH{g: g, release: release}
 	p := newHandle(gh)
 	if p == nil {
 		g.Stop()
@@ -95,6 +98,7 @@ func newGroupHandle(g *recv.Group) unsafe.Pointer {
 
 //export cg_group_new
 func cg_group_new(cfgp unsafe.Pointer) unsafe.Pointer {
+	clearErr()
 	cfg, ok := getGroupConfig(cfgp)
 	if !ok {
 		return nil
@@ -104,11 +108,12 @@ func cg_group_new(cfgp unsafe.Pointer) unsafe.Pointer {
 		fail(err, cgEINVAL)
 		return nil
 	}
-	return newGroupHandle(g)
+	return newGroupHandle(g, cfg.releaseFn())
 }
 
 //export cg_ring_group_new
 func cg_ring_group_new(cfgp unsafe.Pointer, datap unsafe.Pointer, freep unsafe.Pointer) unsafe.Pointer {
+	clearErr()
 	cfg, ok := getGroupConfig(cfgp)
 	if !ok {
 		return nil
@@ -126,11 +131,12 @@ func cg_ring_group_new(cfgp unsafe.Pointer, datap unsafe.Pointer, freep unsafe.P
 		fail(err, cgEINVAL)
 		return nil
 	}
-	return newGroupHandle(g)
+	return newGroupHandle(g, cfg.releaseFn())
 }
 
 //export cg_group_emplace_back
 func cg_group_emplace_back(gp unsafe.Pointer, scfgp unsafe.Pointer, ccfgp unsafe.Pointer) unsafe.Pointer {
+	clearErr()
 	gh, ok := getGroup(gp)
 	if !ok {
 		return nil
@@ -173,6 +179,7 @@ func cg_group_emplace_back(gp unsafe.Pointer, scfgp unsafe.Pointer, ccfgp unsafe
 
 //export cg_group_size
 func cg_group_size(gp unsafe.Pointer) C.size_t {
+	clearErr()
 	gh, ok := getGroup(gp)
 	if !ok {
 		return 0
@@ -184,6 +191,7 @@ func cg_group_size(gp unsafe.Pointer) C.size_t {
 
 //export cg_group_get
 func cg_group_get(gp unsafe.Pointer, index C.size_t) unsafe.Pointer {
+	clearErr()
 	gh, ok := getGroup(gp)
 	if !ok {
 		return nil
@@ -197,11 +205,23 @@ func cg_group_get(gp unsafe.Pointer, index C.size_t) unsafe.Pointer {
 	return gh.members[index].handle
 }
 
-func addFreeChunk(gh *groupH, c unsafe.Pointer) C.int {
+// addFreeChunk is cg_*_add_free_chunk (strict false: silent when the free
+// ring has stopped, as the spec and spead2 say) and its _v2 (strict: says
+// CG_ESTOPPED, and the chunk stays the caller's).
+func addFreeChunk(gh *groupH, c unsafe.Pointer, strict bool) C.int {
 	if c == nil {
 		return setErr(cgEINVAL, 0, "chunk is NULL")
 	}
-	if err := gh.g.AddFreeChunk(asChunk(c)); err != nil {
+	var err error
+	if strict {
+		err = gh.g.PushFreeChunk(asChunk(c))
+		if errors.Is(err, ring.ErrStopped) {
+			return setErr(cgESTOPPED, 0, "the free ring has stopped: the chunk was not taken")
+		}
+	} else {
+		err = gh.g.AddFreeChunk(asChunk(c))
+	}
+	if err != nil {
 		return fail(err, cgESTATE)
 	}
 	return cgOK
@@ -209,15 +229,27 @@ func addFreeChunk(gh *groupH, c unsafe.Pointer) C.int {
 
 //export cg_group_add_free_chunk
 func cg_group_add_free_chunk(gp unsafe.Pointer, c unsafe.Pointer) C.int {
+	clearErr()
 	gh, ok := getGroup(gp)
 	if !ok {
 		return cgESTATE
 	}
-	return addFreeChunk(gh, c)
+	return addFreeChunk(gh, c, false)
+}
+
+//export cg_group_add_free_chunk_v2
+func cg_group_add_free_chunk_v2(gp unsafe.Pointer, c unsafe.Pointer) C.int {
+	clearErr()
+	gh, ok := getGroup(gp)
+	if !ok {
+		return cgESTATE
+	}
+	return addFreeChunk(gh, c, true)
 }
 
 //export cg_group_stop
 func cg_group_stop(gp unsafe.Pointer) C.int {
+	clearErr()
 	gh, ok := getGroup(gp)
 	if !ok {
 		return cgESTATE
@@ -228,6 +260,7 @@ func cg_group_stop(gp unsafe.Pointer) C.int {
 
 //export cg_group_take_kept
 func cg_group_take_kept(gp unsafe.Pointer, out **C.struct_cg_chunk, n C.size_t) C.size_t {
+	clearErr()
 	gh, ok := getGroup(gp)
 	if !ok {
 		return 0
@@ -237,6 +270,7 @@ func cg_group_take_kept(gp unsafe.Pointer, out **C.struct_cg_chunk, n C.size_t) 
 
 //export cg_group_free
 func cg_group_free(gp unsafe.Pointer) {
+	clearErr()
 	gh, ok := removeHandle[*groupH](gp)
 	if !ok {
 		if gp != nil {
@@ -249,22 +283,24 @@ func cg_group_free(gp unsafe.Pointer) {
 	gh.dead = true
 	members := gh.members
 	gh.members = nil
+	kept := gh.kept
 	gh.kept = nil
 	gh.mu.Unlock()
 	for _, sh := range members {
 		removeHandle[*streamH](sh.handle)
 		sh.release()
 	}
+	gh.release.handBack("cg_group_free", kept)
 }
 
 // ---- standalone streams ----
 
-func newStandalone(s *recv.Stream, err error) unsafe.Pointer {
+func newStandalone(s *recv.Stream, err error, release chunkRelease) unsafe.Pointer {
 	if err != nil {
 		fail(err, cgEINVAL)
 		return nil
 	}
-	gh := &groupH{g: s.Group()}
+	gh := &groupH{g: s.Group(), release: release}
 	sh := &streamH{s: s, gh: gh, standalone: true}
 	gh.members = []*streamH{sh}
 	sh.handle = newHandle(sh)
@@ -276,6 +312,7 @@ func newStandalone(s *recv.Stream, err error) unsafe.Pointer {
 
 //export cg_chunk_stream_new
 func cg_chunk_stream_new(scfgp unsafe.Pointer, ccfgp unsafe.Pointer) unsafe.Pointer {
+	clearErr()
 	scfg, ok := getStreamConfig(scfgp)
 	if !ok {
 		return nil
@@ -288,11 +325,13 @@ func cg_chunk_stream_new(scfgp unsafe.Pointer, ccfgp unsafe.Pointer) unsafe.Poin
 	if code != cgOK {
 		return nil
 	}
-	return newStandalone(recv.NewChunkStream(scfg.snapshot(), cc))
+	s, err := recv.NewChunkStream(scfg.snapshot(), cc)
+	return newStandalone(s, err, ccfg.releaseFn())
 }
 
 //export cg_chunk_ring_stream_new
 func cg_chunk_ring_stream_new(scfgp unsafe.Pointer, ccfgp unsafe.Pointer, datap unsafe.Pointer, freep unsafe.Pointer) unsafe.Pointer {
+	clearErr()
 	scfg, ok := getStreamConfig(scfgp)
 	if !ok {
 		return nil
@@ -313,7 +352,8 @@ func cg_chunk_ring_stream_new(scfgp unsafe.Pointer, ccfgp unsafe.Pointer, datap 
 	if code != cgOK {
 		return nil
 	}
-	return newStandalone(recv.NewRingStream(scfg.snapshot(), cc, data, free))
+	s, err := recv.NewRingStream(scfg.snapshot(), cc, data, free)
+	return newStandalone(s, err, ccfg.releaseFn())
 }
 
 // getStandalone returns a standalone stream, CG_ESTATE for a member.
@@ -331,15 +371,27 @@ func getStandalone(p unsafe.Pointer) (*streamH, bool) {
 
 //export cg_chunk_ring_stream_add_free_chunk
 func cg_chunk_ring_stream_add_free_chunk(p unsafe.Pointer, c unsafe.Pointer) C.int {
+	clearErr()
 	sh, ok := getStandalone(p)
 	if !ok {
 		return cgESTATE
 	}
-	return addFreeChunk(sh.gh, c)
+	return addFreeChunk(sh.gh, c, false)
+}
+
+//export cg_chunk_ring_stream_add_free_chunk_v2
+func cg_chunk_ring_stream_add_free_chunk_v2(p unsafe.Pointer, c unsafe.Pointer) C.int {
+	clearErr()
+	sh, ok := getStandalone(p)
+	if !ok {
+		return cgESTATE
+	}
+	return addFreeChunk(sh.gh, c, true)
 }
 
 //export cg_chunk_ring_stream_take_kept
 func cg_chunk_ring_stream_take_kept(p unsafe.Pointer, out **C.struct_cg_chunk, n C.size_t) C.size_t {
+	clearErr()
 	sh, ok := getStandalone(p)
 	if !ok {
 		return 0
@@ -349,6 +401,7 @@ func cg_chunk_ring_stream_take_kept(p unsafe.Pointer, out **C.struct_cg_chunk, n
 
 //export cg_stream_free
 func cg_stream_free(p unsafe.Pointer) {
+	clearErr()
 	if sh, ok := getStream(p); ok && !sh.standalone {
 		setErr(cgESTATE, 0, "stream is a group member: it is freed with its group")
 		return
@@ -362,4 +415,9 @@ func cg_stream_free(p unsafe.Pointer) {
 	}
 	sh.gh.stop()
 	sh.release()
+	sh.gh.mu.Lock()
+	kept := sh.gh.kept
+	sh.gh.kept = nil
+	sh.gh.mu.Unlock()
+	sh.gh.release.handBack("cg_stream_free", kept)
 }

@@ -63,6 +63,7 @@ func (sh *streamH) cpus() []int {
 
 //export cg_stream_add_buffer_reader
 func cg_stream_add_buffer_reader(p unsafe.Pointer, buf unsafe.Pointer, n C.size_t) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return cgESTATE
@@ -85,6 +86,7 @@ func cg_stream_add_buffer_reader(p unsafe.Pointer, buf unsafe.Pointer, n C.size_
 
 //export cg_stream_add_buffer_reader_nocopy
 func cg_stream_add_buffer_reader_nocopy(p unsafe.Pointer, buf unsafe.Pointer, n C.size_t, release unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
 	r := &lentMemReader{fn: release, user: user}
 	sh, ok := getStream(p)
 	if !ok {
@@ -158,6 +160,7 @@ func addUDP(p unsafe.Pointer, cfg transport.UDPConfig, maxSize, bufSize C.size_t
 
 //export cg_stream_add_udp_reader
 func cg_stream_add_udp_reader(p unsafe.Pointer, host *C.char, port C.uint16_t, maxSize C.size_t, bufSize C.size_t) C.int {
+	clearErr()
 	cfg := transport.DefaultUDPConfig()
 	cfg.BindHost = goString(host)
 	cfg.Port = int(port)
@@ -166,6 +169,7 @@ func cg_stream_add_udp_reader(p unsafe.Pointer, host *C.char, port C.uint16_t, m
 
 //export cg_stream_add_udp_multicast_reader
 func cg_stream_add_udp_multicast_reader(p unsafe.Pointer, group *C.char, port C.uint16_t, iface *C.char, maxSize C.size_t, bufSize C.size_t) C.int {
+	clearErr()
 	if group == nil {
 		return setErr(cgEINVAL, 0, "multicast group is NULL")
 	}
@@ -178,6 +182,7 @@ func cg_stream_add_udp_multicast_reader(p unsafe.Pointer, group *C.char, port C.
 
 //export cg_stream_add_udp_socket_reader
 func cg_stream_add_udp_socket_reader(p unsafe.Pointer, fd C.int, maxSize C.size_t) C.int {
+	clearErr()
 	if fd < 0 {
 		return setErrf(cgEINVAL, 0, "bad file descriptor %d", int(fd))
 	}
@@ -200,6 +205,7 @@ func addTCP(p unsafe.Pointer, cfg transport.TCPConfig, maxSize, bufSize C.size_t
 
 //export cg_stream_add_tcp_reader
 func cg_stream_add_tcp_reader(p unsafe.Pointer, host *C.char, port C.uint16_t, maxSize C.size_t, bufSize C.size_t) C.int {
+	clearErr()
 	cfg := transport.DefaultTCPConfig()
 	cfg.BindHost = goString(host)
 	cfg.Port = int(port)
@@ -208,6 +214,7 @@ func cg_stream_add_tcp_reader(p unsafe.Pointer, host *C.char, port C.uint16_t, m
 
 //export cg_stream_add_tcp_acceptor_reader
 func cg_stream_add_tcp_acceptor_reader(p unsafe.Pointer, fd C.int, maxSize C.size_t) C.int {
+	clearErr()
 	if fd < 0 {
 		return setErrf(cgEINVAL, 0, "bad file descriptor %d", int(fd))
 	}
@@ -218,6 +225,7 @@ func cg_stream_add_tcp_acceptor_reader(p unsafe.Pointer, fd C.int, maxSize C.siz
 
 //export cg_stream_add_pcap_file_reader
 func cg_stream_add_pcap_file_reader(p unsafe.Pointer, path *C.char, filter *C.char) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return cgESTATE
@@ -240,6 +248,7 @@ func cg_stream_add_pcap_file_reader(p unsafe.Pointer, path *C.char, filter *C.ch
 
 //export cg_stream_set_affinity
 func cg_stream_set_affinity(p unsafe.Pointer, cpus *C.int, n C.size_t) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return cgESTATE
@@ -264,6 +273,7 @@ func cg_stream_set_affinity(p unsafe.Pointer, cpus *C.int, n C.size_t) C.int {
 
 //export cg_stream_set_udp_gro
 func cg_stream_set_udp_gro(p unsafe.Pointer, enable C.int) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return cgESTATE
@@ -274,6 +284,7 @@ func cg_stream_set_udp_gro(p unsafe.Pointer, enable C.int) C.int {
 
 //export cg_stream_last_reader_port
 func cg_stream_last_reader_port(p unsafe.Pointer) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return 0
@@ -283,6 +294,7 @@ func cg_stream_last_reader_port(p unsafe.Pointer) C.int {
 
 //export cg_stream_start
 func cg_stream_start(p unsafe.Pointer) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return cgESTATE
@@ -295,6 +307,7 @@ func cg_stream_start(p unsafe.Pointer) C.int {
 
 //export cg_stream_stop
 func cg_stream_stop(p unsafe.Pointer) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return cgESTATE
@@ -305,6 +318,7 @@ func cg_stream_stop(p unsafe.Pointer) C.int {
 
 //export cg_stream_stat_count
 func cg_stream_stat_count(p unsafe.Pointer) C.size_t {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return 0
@@ -314,6 +328,7 @@ func cg_stream_stat_count(p unsafe.Pointer) C.size_t {
 
 //export cg_stream_stat_name
 func cg_stream_stat_name(p unsafe.Pointer, index C.size_t) *C.char {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return nil
@@ -339,6 +354,7 @@ func cg_stream_stat_name(p unsafe.Pointer, index C.size_t) *C.char {
 
 //export cg_stream_stat_mode
 func cg_stream_stat_mode(p unsafe.Pointer, index C.size_t) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return -cgESTATE
@@ -353,6 +369,7 @@ func cg_stream_stat_mode(p unsafe.Pointer, index C.size_t) C.int {
 
 //export cg_stream_stats
 func cg_stream_stats(p unsafe.Pointer, values *C.uint64_t, n C.size_t) C.int {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return cgESTATE
@@ -369,6 +386,7 @@ func cg_stream_stats(p unsafe.Pointer, values *C.uint64_t, n C.size_t) C.int {
 
 //export cg_stream_error
 func cg_stream_error(p unsafe.Pointer) *C.char {
+	clearErr()
 	sh, ok := getStream(p)
 	if !ok {
 		return nil

@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"math"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -15,7 +16,9 @@ import (
 )
 
 type ringH struct {
-	r *ring.Ring
+	r       *ring.Ring
+	mu      sync.Mutex
+	release chunkRelease // gets the chunks still in the ring at cg_ring_free
 }
 
 func getRing(p unsafe.Pointer) (*ring.Ring, bool) {
@@ -40,6 +43,7 @@ func usDuration(us C.int64_t) time.Duration {
 
 //export cg_ring_new
 func cg_ring_new(capacity C.size_t) unsafe.Pointer {
+	clearErr()
 	if capacity < 1 || capacity > ring.MaxCapacity {
 		setErrf(cgEINVAL, 0, "ring capacity %d out of range [1, %d]", uint64(capacity), ring.MaxCapacity)
 		return nil
@@ -58,6 +62,7 @@ func cg_ring_new(capacity C.size_t) unsafe.Pointer {
 
 //export cg_ring_free
 func cg_ring_free(p unsafe.Pointer) {
+	clearErr()
 	h, ok := removeHandle[*ringH](p)
 	if !ok {
 		if p != nil {
@@ -65,8 +70,35 @@ func cg_ring_free(p unsafe.Pointer) {
 		}
 		return
 	}
-	// Stops (waking blocked callers) and closes the fds; chunks stay put.
+	// Stop wakes blocked callers; what is left is drained (a stopped ring
+	// still hands out what it holds) and handed back, then the fds close.
+	h.r.Stop()
+	var left []*chunk.Chunk
+	for {
+		c, err := h.r.TryPop()
+		if err != nil {
+			break
+		}
+		left = append(left, c)
+	}
 	h.r.Close()
+	h.mu.Lock()
+	rel := h.release
+	h.mu.Unlock()
+	rel.handBack("cg_ring_free", left)
+}
+
+//export cg_ring_set_release
+func cg_ring_set_release(p unsafe.Pointer, fn unsafe.Pointer, user unsafe.Pointer) C.int {
+	clearErr()
+	h, ok := lookup[*ringH](p, "ring")
+	if !ok {
+		return cgESTATE
+	}
+	h.mu.Lock()
+	h.release = chunkRelease{fn, user}
+	h.mu.Unlock()
+	return cgOK
 }
 
 func ringPush(p, c unsafe.Pointer, push func(r *ring.Ring, c *chunk.Chunk) error) C.int {
@@ -85,16 +117,19 @@ func ringPush(p, c unsafe.Pointer, push func(r *ring.Ring, c *chunk.Chunk) error
 
 //export cg_ring_push
 func cg_ring_push(p unsafe.Pointer, c unsafe.Pointer) C.int {
+	clearErr()
 	return ringPush(p, c, (*ring.Ring).Push)
 }
 
 //export cg_ring_try_push
 func cg_ring_try_push(p unsafe.Pointer, c unsafe.Pointer) C.int {
+	clearErr()
 	return ringPush(p, c, (*ring.Ring).TryPush)
 }
 
 //export cg_ring_push_timeout
 func cg_ring_push_timeout(p unsafe.Pointer, c unsafe.Pointer, us C.int64_t) C.int {
+	clearErr()
 	return ringPush(p, c, func(r *ring.Ring, c *chunk.Chunk) error { return r.PushTimeout(c, usDuration(us)) })
 }
 
@@ -117,21 +152,25 @@ func ringPop(p unsafe.Pointer, out **C.struct_cg_chunk, pop func(r *ring.Ring) (
 
 //export cg_ring_pop
 func cg_ring_pop(p unsafe.Pointer, out **C.struct_cg_chunk) C.int {
+	clearErr()
 	return ringPop(p, out, (*ring.Ring).Pop)
 }
 
 //export cg_ring_try_pop
 func cg_ring_try_pop(p unsafe.Pointer, out **C.struct_cg_chunk) C.int {
+	clearErr()
 	return ringPop(p, out, (*ring.Ring).TryPop)
 }
 
 //export cg_ring_pop_timeout
 func cg_ring_pop_timeout(p unsafe.Pointer, out **C.struct_cg_chunk, us C.int64_t) C.int {
+	clearErr()
 	return ringPop(p, out, func(r *ring.Ring) (*chunk.Chunk, error) { return r.PopTimeout(usDuration(us)) })
 }
 
 //export cg_ring_stop
 func cg_ring_stop(p unsafe.Pointer) C.int {
+	clearErr()
 	r, ok := getRing(p)
 	if !ok {
 		return -cgESTATE
@@ -141,6 +180,7 @@ func cg_ring_stop(p unsafe.Pointer) C.int {
 
 //export cg_ring_stopped
 func cg_ring_stopped(p unsafe.Pointer) C.int {
+	clearErr()
 	r, ok := getRing(p)
 	if !ok {
 		return -cgESTATE
@@ -150,13 +190,28 @@ func cg_ring_stopped(p unsafe.Pointer) C.int {
 
 //export cg_ring_add_producer
 func cg_ring_add_producer(p unsafe.Pointer) {
+	clearErr()
 	if r, ok := getRing(p); ok {
 		r.AddProducer()
 	}
 }
 
+//export cg_ring_add_producer_v2
+func cg_ring_add_producer_v2(p unsafe.Pointer) C.int {
+	clearErr()
+	r, ok := getRing(p)
+	if !ok {
+		return cgESTATE
+	}
+	if !r.AddProducerIfRunning() {
+		return setErr(cgESTOPPED, 0, "the ring has stopped: no producer added")
+	}
+	return cgOK
+}
+
 //export cg_ring_remove_producer
 func cg_ring_remove_producer(p unsafe.Pointer) C.int {
+	clearErr()
 	r, ok := getRing(p)
 	if !ok {
 		return -cgESTATE
@@ -166,6 +221,7 @@ func cg_ring_remove_producer(p unsafe.Pointer) C.int {
 
 //export cg_ring_size
 func cg_ring_size(p unsafe.Pointer) C.size_t {
+	clearErr()
 	r, ok := getRing(p)
 	if !ok {
 		return 0
@@ -175,6 +231,7 @@ func cg_ring_size(p unsafe.Pointer) C.size_t {
 
 //export cg_ring_capacity
 func cg_ring_capacity(p unsafe.Pointer) C.size_t {
+	clearErr()
 	r, ok := getRing(p)
 	if !ok {
 		return 0
@@ -196,7 +253,13 @@ func ringFD(p unsafe.Pointer, get func(r *ring.Ring) (int, error)) C.int {
 }
 
 //export cg_ring_data_fd
-func cg_ring_data_fd(p unsafe.Pointer) C.int { return ringFD(p, (*ring.Ring).DataFD) }
+func cg_ring_data_fd(p unsafe.Pointer) C.int {
+	clearErr()
+	return ringFD(p, (*ring.Ring).DataFD)
+}
 
 //export cg_ring_space_fd
-func cg_ring_space_fd(p unsafe.Pointer) C.int { return ringFD(p, (*ring.Ring).SpaceFD) }
+func cg_ring_space_fd(p unsafe.Pointer) C.int {
+	clearErr()
+	return ringFD(p, (*ring.Ring).SpaceFD)
+}

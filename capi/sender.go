@@ -16,6 +16,7 @@ import (
 // cSenderConfig and cItem mirror cg_sender_config and cg_item (checked in
 // capi_test.go).
 type cSenderConfig struct {
+	Size             uintptr // sizeof as the caller's header says, or 0
 	AddrBits         int32
 	MaxPacketSize    uintptr
 	PacketPayload    uintptr
@@ -35,7 +36,10 @@ type cItem struct {
 func readSenderConfig(p unsafe.Pointer) (cSenderConfig, spead.EncoderConfig, C.int) {
 	var c cSenderConfig
 	if p != nil {
-		c = *(*cSenderConfig)(p)
+		var code C.int
+		if c, code = readSized[cSenderConfig](p, "cg_sender_config"); code != cgOK {
+			return c, spead.EncoderConfig{}, code
+		}
 	}
 	if c.MaxPacketSize > 1<<20 || c.PacketPayload > 1<<20 || c.BufferSize > 1<<31 || c.TTL < 0 || c.TTL > 255 || c.Rate < 0 {
 		return c, spead.EncoderConfig{}, setErr(cgEINVAL, 0, "sender config: a size, the TTL or the rate is out of range")
@@ -100,6 +104,7 @@ func encodeInto(enc *spead.Encoder, h *spead.Heap, out unsafe.Pointer, outCap C.
 //export cg_encode_heap
 func cg_encode_heap(cfg unsafe.Pointer, cnt C.uint64_t, items unsafe.Pointer, nItems C.size_t,
 	payload unsafe.Pointer, n C.size_t, out unsafe.Pointer, outCap C.size_t, outLen *C.size_t) C.int {
+	clearErr()
 	_, enc, code := newEncoder(cfg)
 	if code != cgOK {
 		return code
@@ -113,6 +118,7 @@ func cg_encode_heap(cfg unsafe.Pointer, cnt C.uint64_t, items unsafe.Pointer, nI
 
 //export cg_encode_stop
 func cg_encode_stop(cfg unsafe.Pointer, cnt C.uint64_t, out unsafe.Pointer, outCap C.size_t, outLen *C.size_t) C.int {
+	clearErr()
 	_, enc, code := newEncoder(cfg)
 	if code != cgOK {
 		return code
@@ -151,6 +157,7 @@ func (s *senderH) close() error {
 
 //export cg_udp_sender_new
 func cg_udp_sender_new(cfg unsafe.Pointer, dests **C.char, n C.size_t) unsafe.Pointer {
+	clearErr()
 	c, enc, code := newEncoder(cfg)
 	if code != cgOK {
 		return nil
@@ -186,6 +193,7 @@ func cg_udp_sender_new(cfg unsafe.Pointer, dests **C.char, n C.size_t) unsafe.Po
 
 //export cg_tcp_sender_new
 func cg_tcp_sender_new(cfg unsafe.Pointer, dest *C.char) unsafe.Pointer {
+	clearErr()
 	c, enc, code := newEncoder(cfg)
 	if code != cgOK {
 		return nil
@@ -211,6 +219,7 @@ func getSender(p unsafe.Pointer) (*senderH, bool) { return lookup[*senderH](p, "
 //export cg_sender_send_heap
 func cg_sender_send_heap(p unsafe.Pointer, cnt C.uint64_t, items unsafe.Pointer, nItems C.size_t,
 	payload unsafe.Pointer, n C.size_t, dest C.int) C.int {
+	clearErr()
 	s, ok := getSender(p)
 	if !ok {
 		return cgESTATE
@@ -236,6 +245,7 @@ func cg_sender_send_heap(p unsafe.Pointer, cnt C.uint64_t, items unsafe.Pointer,
 
 //export cg_sender_send_stop
 func cg_sender_send_stop(p unsafe.Pointer, dest C.int) C.int {
+	clearErr()
 	s, ok := getSender(p)
 	if !ok {
 		return cgESTATE
@@ -258,6 +268,7 @@ func cg_sender_send_stop(p unsafe.Pointer, dest C.int) C.int {
 
 //export cg_sender_flush
 func cg_sender_flush(p unsafe.Pointer) C.int {
+	clearErr()
 	s, ok := getSender(p)
 	if !ok {
 		return cgESTATE
@@ -272,6 +283,7 @@ func cg_sender_flush(p unsafe.Pointer) C.int {
 
 //export cg_sender_free
 func cg_sender_free(p unsafe.Pointer) {
+	clearErr()
 	s, ok := removeHandle[*senderH](p)
 	if !ok {
 		if p != nil {

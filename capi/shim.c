@@ -24,6 +24,14 @@ void cgshim_set_error(const char *msg, size_t len, int errnum, int status) {
     cg_err_status = status;
 }
 
+CGSHIM_HIDDEN __thread int cgshim_log_depth;
+
+void cgshim_clear_error(void) {
+    cg_err_msg[0] = '\0';
+    cg_err_errno = 0;
+    cg_err_status = 0;
+}
+
 const char *cg_version(void) {
     return CG_STR(CG_VERSION_MAJOR) "." CG_STR(CG_VERSION_MINOR) "." CG_STR(CG_VERSION_PATCH);
 }
@@ -56,12 +64,12 @@ static const size_t cg_layout_table[] = {
     offsetof(cg_grid_dim, item), offsetof(cg_grid_dim, origin),
     offsetof(cg_grid_dim, step), offsetof(cg_grid_dim, count),
     offsetof(cg_grid_dim, stride),
-    sizeof(cg_grid),
+    sizeof(cg_grid), offsetof(cg_grid, size),
     offsetof(cg_grid, time), offsetof(cg_grid, dims), offsetof(cg_grid, n_dims),
     offsetof(cg_grid, heap_size), offsetof(cg_grid, heap_length_item),
     offsetof(cg_grid, extra_items), offsetof(cg_grid, n_extra_items),
     sizeof(cg_item), offsetof(cg_item, id), offsetof(cg_item, value),
-    sizeof(cg_sender_config),
+    sizeof(cg_sender_config), offsetof(cg_sender_config, size),
     offsetof(cg_sender_config, addr_bits), offsetof(cg_sender_config, max_packet_size),
     offsetof(cg_sender_config, packet_payload), offsetof(cg_sender_config, repeat_pointers),
     offsetof(cg_sender_config, rate), offsetof(cg_sender_config, interface_address),

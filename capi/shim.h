@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* Internal: not exported from the shared library. */
+#define CGSHIM_HIDDEN __attribute__((visibility("hidden")))
+
 struct cg_place_data;
 struct cg_chunk;
 
@@ -40,19 +43,30 @@ static inline void *cgshim_allocate(void *fn, int64_t chunk_id, void *batch_stat
 static inline void cgshim_ready(void *fn, void *chunk, void *batch_stats, void *user) {
     ((cgshim_ready_fn)fn)((struct cg_chunk *)chunk, (uint64_t *)batch_stats, user);
 }
+/* Log calls this thread is inside now: cg_set_log_callback from inside the
+ * log callback must not wait for the call it is made from. */
+CGSHIM_HIDDEN extern __thread int cgshim_log_depth;
 static inline void cgshim_log(void *fn, int level, const char *msg, void *user) {
+    cgshim_log_depth++;
     ((cgshim_log_fn)fn)(level, msg, user);
+    cgshim_log_depth--;
+}
+static inline int cgshim_get_log_depth(void) { return cgshim_log_depth; }
+typedef void (*cgshim_chunk_release_fn)(struct cg_chunk *, void *);
+static inline void cgshim_chunk_release(void *fn, void *chunk, void *user) {
+    ((cgshim_chunk_release_fn)fn)((struct cg_chunk *)chunk, user);
 }
 static inline void cgshim_release(void *fn, void *user) {
     ((cgshim_release_fn)fn)(user);
 }
 
-/* Internal: not exported from the shared library. */
-#define CGSHIM_HIDDEN __attribute__((visibility("hidden")))
 
 /* Records the calling thread's last error (msg need not be terminated),
  * its errno and its CG_E* status. */
 CGSHIM_HIDDEN void cgshim_set_error(const char *msg, size_t len, int errnum, int status);
+/* Clears it: every export starts with this, so cg_last_* describe the most
+ * recent call on the thread, never an older failure. */
+CGSHIM_HIDDEN void cgshim_clear_error(void);
 
 /* Layout of the ABI structs as the C compiler sees them (see layout.go). */
 CGSHIM_HIDDEN size_t cgshim_layout_count(void);

@@ -452,15 +452,21 @@ func (g *Group) readyToRing(c *chunk.Chunk, batch []uint64) {
 
 // AddFreeChunk zeroes the chunk's presence flags and pushes it on the free
 // ring without blocking: ring.ErrFull if full, nil (chunk not taken) if the
-// free ring has stopped.
+// free ring has stopped, as spead2's add_free_chunk.
 func (g *Group) AddFreeChunk(c *chunk.Chunk) error {
-	if g.free == nil {
-		return statef("not a ring group")
-	}
-	c.ClearPresent()
-	err := g.free.TryPush(c)
+	err := g.PushFreeChunk(c)
 	if errors.Is(err, ring.ErrStopped) {
 		return nil
 	}
 	return err
+}
+
+// PushFreeChunk is AddFreeChunk that says when the free ring refused the
+// chunk because it has stopped (ring.ErrStopped): the caller still owns it.
+func (g *Group) PushFreeChunk(c *chunk.Chunk) error {
+	if g.free == nil {
+		return statef("not a ring group")
+	}
+	c.ClearPresent()
+	return g.free.TryPush(c)
 }

@@ -284,6 +284,19 @@ func (r *Ring) AddProducer() {
 	r.mu.Unlock()
 }
 
+// AddProducerIfRunning registers a producer unless the ring has stopped
+// (a producer of a stopped ring could never push); it reports whether it
+// did.
+func (r *Ring) AddProducerIfRunning() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	r.producers++
+	return true
+}
+
 // RemoveProducer unregisters a producer. Removing the last one stops the
 // ring, so a consumer's Pop loop ends by itself once every producer has
 // finished. It returns true only if this call stopped the ring. A call with

@@ -75,8 +75,7 @@ int main(void) {
             return 1;
         }
 
-    cg_sender_config cfg;
-    memset(&cfg, 0, sizeof cfg);
+    cg_sender_config cfg = CG_SENDER_CONFIG_INIT; /* size set, the rest defaults */
     cfg.repeat_pointers = 1;
     static uint8_t payload[HEAP_SIZE];
     for (int m = 0; m < MEMBERS; m++) {

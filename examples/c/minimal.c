@@ -41,7 +41,7 @@ int main(void) {
         cg_group_add_free_chunk(group, &chunks[i]);
     }
 
-    cg_sender_config enc = {.repeat_pointers = 1};
+    cg_sender_config enc = {.size = sizeof enc, .repeat_pointers = 1};
     uint8_t buf[2][1024], payload[HEAP_SIZE];
     size_t len[2] = {0, 0}, n;
     for (uint64_t t = 0; t < N_HEAPS; t++) {

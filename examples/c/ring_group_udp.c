@@ -45,8 +45,7 @@ static void *sender(void *p) {
     const char *dests[MEMBERS];
     for (int m = 0; m < MEMBERS; m++)
         dests[m] = a->dests[m];
-    cg_sender_config cfg;
-    memset(&cfg, 0, sizeof cfg);
+    cg_sender_config cfg = CG_SENDER_CONFIG_INIT; /* size set, the rest defaults */
     cfg.repeat_pointers = 1;
     cfg.rate = 10e6; /* 10 MB/s: gentle on loopback and a 2-core machine */
     cg_sender *s = cg_udp_sender_new(&cfg, dests, MEMBERS);

@@ -34,7 +34,7 @@ __all__ = [
     "native_version",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 HEAP_CNT_ID = 1
 HEAP_LENGTH_ID = 2

@@ -36,6 +36,7 @@ def _config(
     if max_packet_size < 0 or packet_payload < 0 or rate < 0 or ttl < 0 or buffer_size < 0:
         raise ValueError("sizes, rate and ttl must be non-negative")
     c = ffi.new("cg_sender_config *")
+    c.size = ffi.sizeof("cg_sender_config")  # the growable-struct convention
     c.addr_bits = addr_bits
     c.max_packet_size = max_packet_size
     c.packet_payload = packet_payload

@@ -138,18 +138,17 @@ elif ! command -v valgrind >/dev/null; then
     fail "valgrind not installed (set CG_NO_VALGRIND=1 to skip)"
 else
     VG=$ROOT/build/valgrind
-    mkdir -p "$VG"
-    if "$GO" build -tags valgrind -buildmode=c-shared -trimpath \
-        -ldflags "-w -extldflags '$LDEXTRA'" -o "$VG/libchunkgroup.so" ./capi; then
-        rm -f "$VG/libchunkgroup.h"
-        ln -sf libchunkgroup.so "$VG/$SONAME"
+    if make -s lib-valgrind; then
         # Async preemption (a signal that makes the interrupted goroutine
         # spill registers below its stack pointer) is reported by memcheck
         # as invalid stack accesses at random; it is off under valgrind, the
         # usual setting for Go programs under memcheck.
         export GODEBUG=asyncpreemptoff=1
+        # The suppression file as `make install` puts it (docs/valgrind.md).
+        SUPP=$INST/share/chunkgroup/valgrind.supp
+        if [ -f "$SUPP" ]; then pass; else fail "make install did not install $SUPP"; SUPP=$ROOT/tests/c/valgrind.supp; fi
         VGCMD=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
-            --show-leak-kinds=definite --suppressions="$ROOT/tests/c/valgrind.supp")
+            --show-leak-kinds=definite --suppressions="$SUPP")
         for t in "${TESTS[@]}"; do
             run "$t.valgrind" env LD_LIBRARY_PATH="$VG" "${VGCMD[@]}" "$OUT/$t"
         done

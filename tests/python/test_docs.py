@@ -32,6 +32,7 @@ PAGES = [
     "c-api.md",
     "tuning.md",
     "troubleshooting.md",
+    "valgrind.md",
 ]
 
 

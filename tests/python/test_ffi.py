@@ -69,8 +69,8 @@ def test_place_data_layout_is_spead2s():
 
 
 def test_version():
-    assert chunkgroup.__version__ == "0.1.0"
-    assert chunkgroup.native_version() == "0.1.0"
+    assert chunkgroup.__version__ == "0.2.0"
+    assert chunkgroup.native_version() == "0.2.0"
 
 
 def test_constants():

@@ -129,6 +129,7 @@ class GridPlacement:
             dst.stride = d.stride
 
         g = ffi.new("cg_grid *")
+        g.size = ffi.sizeof("cg_grid")  # the growable-struct convention
         fill(g.time, self.time)
         dims = ffi.new("cg_grid_dim[]", max(1, len(self.dims)))
         for i, d in enumerate(self.dims):
