@@ -26,6 +26,16 @@ import (
 // Locking: a member's mutex, then the group's; never the reverse, except
 // TryLock, which cannot deadlock. Members take the group lock only at chunk
 // boundaries (a chunk not yet in their cached window, or a head move).
+//
+// Ready runs outside the group lock: a chunk leaving the window is queued
+// in pending (g.mu), and the member that queued it delivers the queue after
+// releasing g.mu (drainReady). One goroutine at a time delivers (readyMu,
+// taken with TryLock, so a member never waits for another's delivery), in
+// queue order, so ready calls keep increasing chunk IDs and never overlap,
+// while a ready that blocks (a full data ring, a slow callback) no longer
+// holds every other member at its next chunk boundary. A member never
+// sleeps, or blocks in allocate, while chunks wait in pending: the consumer
+// may need them before it can give back the chunk that would wake it.
 type Group struct {
 	cfg  GroupConfig
 	gmax uint64
@@ -40,6 +50,10 @@ type Group struct {
 	tail    uint64
 	slots   []*chunk.Chunk // slots[id % gmax] for id in [head, tail)
 	stopped bool
+	pending []*chunk.Chunk // readied, not yet delivered, in ID order
+
+	readyMu  sync.Mutex     // held by the one goroutine delivering pending
+	drainBuf []*chunk.Chunk // the deliverer's copy of pending (readyMu)
 
 	// view is a copy of members for Len/At, which must not wait for mu: a
 	// member may hold mu while blocked on a ring.
@@ -55,7 +69,7 @@ type Group struct {
 
 	// Ring groups only.
 	data, free *ring.Ring
-	keptAside  []*chunk.Chunk
+	keptAside  []*chunk.Chunk // readyMu
 }
 
 // NewGroup makes a group that obtains chunks from cfg.Allocate and passes
@@ -71,7 +85,8 @@ func NewGroup(cfg GroupConfig) (*Group, error) {
 }
 
 func newGroup(cfg GroupConfig) *Group {
-	g := &Group{cfg: cfg, gmax: uint64(cfg.MaxChunks), slots: make([]*chunk.Chunk, cfg.MaxChunks), stopDone: make(chan struct{})}
+	g := &Group{cfg: cfg, gmax: uint64(cfg.MaxChunks), slots: make([]*chunk.Chunk, cfg.MaxChunks), stopDone: make(chan struct{}),
+		pending: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks), drainBuf: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks)}
 	g.cond = sync.NewCond(&g.mu)
 	return g
 }
@@ -223,6 +238,11 @@ func (g *Group) setHeadLocked(m, ctx *Stream) {
 // The deferred unlock keeps a panicking Go ready callback from leaving the
 // group locked (see runRecovering).
 func (g *Group) publishHead(m *Stream) {
+	g.lockedSetHead(m)
+	g.drainReady(m.batch)
+}
+
+func (g *Group) lockedSetHead(m *Stream) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.setHeadLocked(m, m)
@@ -231,17 +251,75 @@ func (g *Group) publishHead(m *Stream) {
 // chunkFor publishes s's head and returns the chunk for id (s.mu held);
 // see chunkLocked. Unlocks by defer, as publishHead.
 func (g *Group) chunkFor(s *Stream, id uint64) *chunk.Chunk {
+	c := g.lockedChunkFor(s, id)
+	g.drainReady(s.batch)
+	return c
+}
+
+func (g *Group) lockedChunkFor(s *Stream, id uint64) *chunk.Chunk {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.setHeadLocked(s, s)
 	return g.chunkLocked(s, id)
 }
 
-func (g *Group) readyLocked(id uint64, ctx *Stream) {
+// readyLocked takes chunk id out of the window and queues it for delivery
+// (drainReady). g.mu held.
+func (g *Group) readyLocked(id uint64, _ *Stream) {
 	sl := &g.slots[id%g.gmax]
 	if c := *sl; c != nil {
 		*sl = nil
-		g.cfg.Ready(c, ctx.batch)
+		g.pending = append(g.pending, c)
+	}
+}
+
+// drainReady delivers the pending chunks unless another goroutine is
+// delivering already (it takes ours too: it looks again after every round,
+// and a queue it found empty was empty with g.mu held, after which our
+// TryLock would have succeeded). batch is the caller's statistics, for
+// the callback. g.mu not held.
+func (g *Group) drainReady(batch []uint64) {
+	for g.readyMu.TryLock() && g.deliverPending(batch) {
+	}
+}
+
+// deliverPending is one round of drainReady (readyMu held, released
+// before it returns): false if there was nothing to deliver.
+func (g *Group) deliverPending(batch []uint64) bool {
+	g.mu.Lock()
+	if len(g.pending) == 0 {
+		// Released while g.mu is held: whoever queues next (under g.mu)
+		// finds readyMu free.
+		g.readyMu.Unlock()
+		g.mu.Unlock()
+		return false
+	}
+	g.drainBuf = append(g.drainBuf[:0], g.pending...)
+	clear(g.pending)
+	g.pending = g.pending[:0]
+	if g.waiters > 0 {
+		g.cond.Broadcast() // a member may wait for pending to empty
+	}
+	g.mu.Unlock()
+	defer g.readyMu.Unlock() // also if a Go ready callback panics
+	for i, c := range g.drainBuf {
+		g.drainBuf[i] = nil
+		g.cfg.Ready(c, batch)
+	}
+	return true
+}
+
+// flushPendingLocked returns once pending is empty (taken by this or
+// another deliverer), releasing g.mu meanwhile. A member calls it before
+// it may sleep or block in allocate with g.mu held: a deliverer needs g.mu
+// to take the queue, and the consumer may need those chunks to give back
+// the one that would wake us. g.mu held; s's lock held by the caller.
+func (g *Group) flushPendingLocked(s *Stream) {
+	for len(g.pending) > 0 {
+		g.mu.Unlock()
+		g.drainReady(s.batch)
+		runtime.Gosched() // another deliverer is taking it: let it run
+		g.mu.Lock()
 	}
 }
 
@@ -262,6 +340,10 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 			return g.slots[id%g.gmax]
 		}
 		if id-g.head < g.gmax {
+			if len(g.pending) > 0 {
+				g.flushPendingLocked(s)
+				continue // the window may have changed meanwhile
+			}
 			for g.tail <= id {
 				c := g.cfg.Allocate(int64(g.tail), s.batch)
 				if c != nil {
@@ -279,6 +361,10 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 			if g.head >= target {
 				continue
 			}
+		}
+		if len(g.pending) > 0 {
+			g.flushPendingLocked(s) // readied chunks reach the consumer first
+			continue
 		}
 		// About to wait (LOSSLESS, or LOSSY until the flush lands): publish
 		// this batch's statistics first, so a stalled member's packets show.
@@ -400,9 +486,21 @@ func (g *Group) Stop() []*chunk.Chunk {
 				logx.Logf(logx.Warning, "group stop: chunk %d was still live", id)
 			}
 		}
+		g.mu.Unlock()
+		// Every member delivered what it queued before its readers ended;
+		// whatever is left (a panicking callback's round) goes out here,
+		// on this thread, with a member's statistics (members are stopped,
+		// so nobody else uses them). Then nobody delivers again.
+		for len(members) > 0 {
+			g.readyMu.Lock() // deliverPending releases it
+			if !g.deliverPending(members[0].batch) {
+				break
+			}
+		}
+		g.readyMu.Lock()
 		kept = g.keptAside
 		g.keptAside = nil
-		g.mu.Unlock()
+		g.readyMu.Unlock()
 		for _, m := range members {
 			m.release()
 		}
@@ -438,7 +536,8 @@ func (g *Group) allocateFromRing(_ int64, _ []uint64) *chunk.Chunk {
 
 // readyToRing is a ring group's ready: push to the data ring, blocking when
 // it is full (counted in worker_blocked); once the data ring has stopped,
-// the chunk is kept aside for Stop to hand back. g.mu held.
+// the chunk is kept aside for Stop to hand back. readyMu held (the
+// deliverer), g.mu not.
 func (g *Group) readyToRing(c *chunk.Chunk, batch []uint64) {
 	err := g.data.TryPush(c)
 	if errors.Is(err, ring.ErrFull) {
