@@ -29,7 +29,7 @@ import (
 //
 // Ready runs outside the group lock: a chunk leaving the window is queued
 // in pending (g.mu), and the member that queued it delivers the queue after
-// releasing g.mu (drainReady). One goroutine at a time delivers (readyMu,
+// releasing g.mu (deliverReady). One goroutine at a time delivers (readyMu,
 // taken with TryLock, so a member never waits for another's delivery), in
 // queue order, so ready calls keep increasing chunk IDs and never overlap,
 // while a ready that blocks (a full data ring, a slow callback) no longer
@@ -50,10 +50,10 @@ type Group struct {
 	tail    uint64
 	slots   []*chunk.Chunk // slots[id % gmax] for id in [head, tail)
 	stopped bool
-	pending []*chunk.Chunk // readied, not yet delivered, in ID order
+	readyQ  []*chunk.Chunk // readied, not yet delivered, in ID order
 
 	readyMu  sync.Mutex     // held by the one goroutine delivering pending
-	drainBuf []*chunk.Chunk // the deliverer's copy of pending (readyMu)
+	deliverBuf []*chunk.Chunk // the deliverer's copy of pending (readyMu)
 
 	// view is a copy of members for Len/At, which must not wait for mu: a
 	// member may hold mu while blocked on a ring.
@@ -86,7 +86,7 @@ func NewGroup(cfg GroupConfig) (*Group, error) {
 
 func newGroup(cfg GroupConfig) *Group {
 	g := &Group{cfg: cfg, gmax: uint64(cfg.MaxChunks), slots: make([]*chunk.Chunk, cfg.MaxChunks), stopDone: make(chan struct{}),
-		pending: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks), drainBuf: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks)}
+		readyQ: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks), deliverBuf: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks)}
 	g.cond = sync.NewCond(&g.mu)
 	return g
 }
@@ -239,7 +239,7 @@ func (g *Group) setHeadLocked(m, ctx *Stream) {
 // group locked (see runRecovering).
 func (g *Group) publishHead(m *Stream) {
 	g.lockedSetHead(m)
-	g.drainReady(m.batch)
+	g.deliverReady(m)
 }
 
 func (g *Group) lockedSetHead(m *Stream) {
@@ -252,7 +252,7 @@ func (g *Group) lockedSetHead(m *Stream) {
 // see chunkLocked. Unlocks by defer, as publishHead.
 func (g *Group) chunkFor(s *Stream, id uint64) *chunk.Chunk {
 	c := g.lockedChunkFor(s, id)
-	g.drainReady(s.batch)
+	g.deliverReady(s)
 	return c
 }
 
@@ -264,62 +264,73 @@ func (g *Group) lockedChunkFor(s *Stream, id uint64) *chunk.Chunk {
 }
 
 // readyLocked takes chunk id out of the window and queues it for delivery
-// (drainReady). g.mu held.
+// (deliverReady). g.mu held.
 func (g *Group) readyLocked(id uint64, _ *Stream) {
 	sl := &g.slots[id%g.gmax]
 	if c := *sl; c != nil {
 		*sl = nil
-		g.pending = append(g.pending, c)
+		g.readyQ = append(g.readyQ, c)
 	}
 }
 
-// drainReady delivers the pending chunks unless another goroutine is
+// deliverReady delivers the pending chunks unless another goroutine is
 // delivering already (it takes ours too: it looks again after every round,
 // and a queue it found empty was empty with g.mu held, after which our
-// TryLock would have succeeded). batch is the caller's statistics, for
-// the callback. g.mu not held.
-func (g *Group) drainReady(batch []uint64) {
-	for g.readyMu.TryLock() && g.deliverPending(batch) {
+// TryLock would have succeeded). s is the caller, whose lock is held: its
+// batch statistics go to the callback. g.mu not held.
+func (g *Group) deliverReady(s *Stream) {
+	for g.readyMu.TryLock() && g.deliverRound(s) {
 	}
 }
 
-// deliverPending is one round of drainReady (readyMu held, released
+// deliverRound is one round of deliverReady (readyMu held, released
 // before it returns): false if there was nothing to deliver.
-func (g *Group) deliverPending(batch []uint64) bool {
+func (g *Group) deliverRound(s *Stream) bool {
 	g.mu.Lock()
-	if len(g.pending) == 0 {
+	if len(g.readyQ) == 0 {
 		// Released while g.mu is held: whoever queues next (under g.mu)
 		// finds readyMu free.
 		g.readyMu.Unlock()
 		g.mu.Unlock()
 		return false
 	}
-	g.drainBuf = append(g.drainBuf[:0], g.pending...)
-	clear(g.pending)
-	g.pending = g.pending[:0]
+	g.deliverBuf = append(g.deliverBuf[:0], g.readyQ...)
+	clear(g.readyQ)
+	g.readyQ = g.readyQ[:0]
 	if g.waiters > 0 {
 		g.cond.Broadcast() // a member may wait for pending to empty
 	}
 	g.mu.Unlock()
 	defer g.readyMu.Unlock() // also if a Go ready callback panics
-	for i, c := range g.drainBuf {
-		g.drainBuf[i] = nil
-		g.cfg.Ready(c, batch)
+	for i, c := range g.deliverBuf {
+		g.deliverBuf[i] = nil
+		g.cfg.Ready(c, s.batch)
 	}
 	return true
 }
 
-// flushPendingLocked returns once pending is empty (taken by this or
-// another deliverer), releasing g.mu meanwhile. A member calls it before
-// it may sleep or block in allocate with g.mu held: a deliverer needs g.mu
-// to take the queue, and the consumer may need those chunks to give back
-// the one that would wake us. g.mu held; s's lock held by the caller.
-func (g *Group) flushPendingLocked(s *Stream) {
-	for len(g.pending) > 0 {
+// awaitDeliveryLocked returns once readyQ is empty (taken by this or
+// another deliverer) or the group has stopped. A member calls it before it
+// may sleep or block in allocate with g.mu held: a deliverer needs g.mu to
+// take the queue, and the consumer may need those chunks to give back the
+// one that would wake us. While another deliverer is busy (blocked on a
+// full data ring, say) we sleep: it broadcasts when it takes the queue.
+// g.mu held; s's lock held by the caller.
+func (g *Group) awaitDeliveryLocked(s *Stream) {
+	for len(g.readyQ) > 0 && !g.stopped {
 		g.mu.Unlock()
-		g.drainReady(s.batch)
-		runtime.Gosched() // another deliverer is taking it: let it run
+		g.deliverReady(s)
 		g.mu.Lock()
+		if len(g.readyQ) > 0 && !g.stopped {
+			g.waiters++
+			g.cond.Wait()
+			g.waiters--
+			// As in chunkLocked: a LOSSY member may have asked us to flush.
+			if t := s.flushTarget.Load(); t > s.head {
+				s.advanceTo(t)
+				g.setHeadLocked(s, s)
+			}
+		}
 	}
 }
 
@@ -340,8 +351,8 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 			return g.slots[id%g.gmax]
 		}
 		if id-g.head < g.gmax {
-			if len(g.pending) > 0 {
-				g.flushPendingLocked(s)
+			if len(g.readyQ) > 0 {
+				g.awaitDeliveryLocked(s)
 				continue // the window may have changed meanwhile
 			}
 			for g.tail <= id {
@@ -362,8 +373,8 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 				continue
 			}
 		}
-		if len(g.pending) > 0 {
-			g.flushPendingLocked(s) // readied chunks reach the consumer first
+		if len(g.readyQ) > 0 {
+			g.awaitDeliveryLocked(s) // readied chunks reach the consumer first
 			continue
 		}
 		// About to wait (LOSSLESS, or LOSSY until the flush lands): publish
@@ -492,8 +503,8 @@ func (g *Group) Stop() []*chunk.Chunk {
 		// on this thread, with a member's statistics (members are stopped,
 		// so nobody else uses them). Then nobody delivers again.
 		for len(members) > 0 {
-			g.readyMu.Lock() // deliverPending releases it
-			if !g.deliverPending(members[0].batch) {
+			g.readyMu.Lock() // deliverRound releases it
+			if !g.deliverRound(members[0]) {
 				break
 			}
 		}

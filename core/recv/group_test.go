@@ -857,3 +857,79 @@ func TestGroupStalledMemberStatsVisible(t *testing.T) {
 	}
 	gStop(t, f.g)
 }
+
+// A ready callback that blocks (a slow consumer) holds up only the member
+// delivering it: ready runs outside the group lock, so another member keeps
+// moving into chunks of the group window meanwhile. Chunks still arrive in
+// order, each once, with exact contents.
+func TestGroupBlockedReadyDoesNotHoldOtherMembers(t *testing.T) {
+	rec := newRecorder(tHeapsPerChunk, tChunkSize, 0)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	ready := func(c *chunk.Chunk, bs []uint64) {
+		if c.ChunkID == 0 {
+			close(entered)
+			<-release
+		}
+		rec.readyFn(c, bs)
+	}
+	g, err := NewGroup(GroupConfig{MaxChunks: 4, EvictionMode: Lossless, Allocate: rec.allocate, Ready: ready})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []*Stream
+	for i := 0; i < 2; i++ {
+		cfg := DefaultStreamConfig()
+		cfg.StreamID = uintptr(100 + i)
+		s, err := g.EmplaceBack(cfg, gChunkConfig(1, gridPlace(tHeapsPerChunk, tHeapSize), []uint64{1, 2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, s)
+	}
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+		gStop(t, g)
+	})
+	feed := func(m int, cnts ...uint64) {
+		for _, c := range cnts {
+			if !members[m].AddBatch(heapPackets(t, c, tHeapSize, tPacketPayload)) {
+				t.Errorf("member %d refused heap %d", m, c)
+			}
+		}
+	}
+	// Member 0 takes the even heaps, member 1 the odd ones; 4 heaps per chunk.
+	feed(0, 0, 2, 4) // member 0 moves to chunk 1 (window of one chunk)
+	// Member 1 moving to chunk 1 frees chunk 0: its ready blocks in member 1.
+	blocked := gGo(func() { feed(1, 1, 3, 5) })
+	gWithin(t, gBound, "ready of chunk 0 to start", entered)
+	// Member 0 still moves into chunk 2 (inside the group window), which
+	// takes the group lock: under the old design, held by the blocked ready.
+	gWithin(t, gBound, "member 0 to move on while ready blocks", gGo(func() { feed(0, 6, 8, 10) }))
+	if got := statsOf(members[0])["heaps"]; got != 6 { // 0 to 10, even
+		t.Fatalf("member 0 completed %d heaps while ready blocked, want 6", got)
+	}
+	select {
+	case <-blocked:
+		t.Fatal("member 1 finished while its ready callback was blocked")
+	default:
+	}
+	close(release)
+	gWithin(t, gBound, "member 1 after release", blocked)
+	feed(1, 7, 9, 11)
+	gStop(t, g)
+	ids := rec.readyIDs()
+	if !equalIDs(ids, []int64{0, 1, 2}) {
+		t.Fatalf("ready order %v, want [0 1 2]", ids)
+	}
+	for id := int64(0); id < 3; id++ {
+		c := rec.chunkByID(t, id)
+		for i := 0; i < tHeapsPerChunk; i++ {
+			checkHeap(t, c, uint64(id)*tHeapsPerChunk+uint64(i), i, true)
+		}
+	}
+}
