@@ -52,7 +52,7 @@ type Group struct {
 	stopped bool
 	readyQ  []*chunk.Chunk // readied, not yet delivered, in ID order
 
-	readyMu  sync.Mutex     // held by the one goroutine delivering pending
+	readyMu    sync.Mutex     // held by the one goroutine delivering pending
 	deliverBuf []*chunk.Chunk // the deliverer's copy of pending (readyMu)
 
 	// view is a copy of members for Len/At, which must not wait for mu: a
