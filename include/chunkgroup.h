@@ -426,9 +426,9 @@ size_t cg_group_config_get_max_chunks(const cg_group_config *config);
 int  cg_group_config_set_eviction_mode(cg_group_config *config, int mode);
 int  cg_group_config_get_eviction_mode(const cg_group_config *config);
 /* For cg_group_new (threads as in "Callbacks" above; user must outlive the
- * group). allocate may block (it runs with the group's lock held, so it
- * must not call into the group) and may return NULL (heaps for that chunk
- * are dropped). ready receives each chunk once no stream will write to it
+ * group). allocate may block (it runs without the group's lock: the other
+ * members keep filling the chunks they have; it must not call into the
+ * group) and may return NULL (heaps for that chunk are dropped). ready receives each chunk once no stream will write to it
  * again, in increasing chunk ID order. */
 int  cg_group_config_set_allocate(cg_group_config *config, cg_allocate_fn fn, void *user);
 int  cg_group_config_set_ready(cg_group_config *config, cg_ready_fn fn, void *user);

@@ -33,9 +33,11 @@ import (
 // taken with TryLock, so a member never waits for another's delivery), in
 // queue order, so ready calls keep increasing chunk IDs and never overlap,
 // while a ready that blocks (a full data ring, a slow callback) no longer
-// holds every other member at its next chunk boundary. A member never
-// sleeps, or blocks in allocate, while chunks wait in pending: the consumer
-// may need them before it can give back the chunk that would wake it.
+// holds every other member at its next chunk boundary. Allocate runs
+// outside the lock too (allocateLocked), one at a time, with the slot
+// reserved by a marker. A member never sleeps, or blocks in allocate,
+// while chunks it could deliver wait in readyQ: the consumer may need them
+// before it can give back the chunk that would wake it.
 type Group struct {
 	cfg  GroupConfig
 	gmax uint64
@@ -51,6 +53,9 @@ type Group struct {
 	slots   []*chunk.Chunk // slots[id % gmax] for id in [head, tail)
 	stopped bool
 	readyQ  []*chunk.Chunk // readied, not yet delivered, in ID order
+	// allocBusy: a member is in allocate (g.mu released) for the slot
+	// marked allocating; allocations are one at a time, in ID order.
+	allocBusy bool
 
 	readyMu    sync.Mutex     // held by the one goroutine delivering pending
 	deliverBuf []*chunk.Chunk // the deliverer's copy of pending (readyMu)
@@ -294,9 +299,22 @@ func (g *Group) deliverRound(s *Stream) bool {
 		g.mu.Unlock()
 		return false
 	}
-	g.deliverBuf = append(g.deliverBuf[:0], g.readyQ...)
-	clear(g.readyQ)
-	g.readyQ = g.readyQ[:0]
+	n := len(g.readyQ)
+	for i, c := range g.readyQ {
+		if c == allocating { // still being allocated: what follows waits
+			n = i
+			break
+		}
+	}
+	if n == 0 {
+		g.readyMu.Unlock() // the allocator delivers once it has filled it
+		g.mu.Unlock()
+		return false
+	}
+	g.deliverBuf = append(g.deliverBuf[:0], g.readyQ[:n]...)
+	rest := copy(g.readyQ, g.readyQ[n:])
+	clear(g.readyQ[rest:])
+	g.readyQ = g.readyQ[:rest]
 	if g.waiters > 0 {
 		g.cond.Broadcast() // a member may wait for pending to empty
 	}
@@ -348,23 +366,19 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 			return nil
 		}
 		if id < g.tail {
-			return g.slots[id%g.gmax]
+			if c := g.slots[id%g.gmax]; c != allocating {
+				return c
+			}
+			g.sleepLocked(s) // another member is allocating it
+			continue
 		}
 		if id-g.head < g.gmax {
-			if len(g.readyQ) > 0 {
-				g.awaitDeliveryLocked(s)
-				continue // the window may have changed meanwhile
+			if g.allocBusy {
+				g.sleepLocked(s) // allocations are one at a time, in ID order
+				continue
 			}
-			for g.tail <= id {
-				c := g.cfg.Allocate(int64(g.tail), s.batch)
-				if c != nil {
-					c.ChunkID = int64(g.tail)
-					c.StreamID = s.cfg.StreamID
-				}
-				g.slots[g.tail%g.gmax] = c
-				g.tail++
-			}
-			return g.slots[id%g.gmax]
+			g.allocateLocked(s)
+			continue // the window may have changed while g.mu was released
 		}
 		target := id + 1 - g.gmax
 		if g.cfg.EvictionMode == Lossy {
@@ -399,6 +413,95 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 			g.setHeadLocked(s, s)
 		}
 	}
+}
+
+// allocating marks the slot (and, once readied, the readyQ entry) of the
+// chunk being allocated, so that the window can move on while allocate
+// runs without the group lock.
+var allocating = &chunk.Chunk{}
+
+// allocateLocked allocates chunk g.tail for s with g.mu released: allocate
+// may block (a ring group waits for the consumer to return a free chunk),
+// and the other members keep filling the chunks they already have. The
+// slot is reserved first (tail moves past it) so the window stays
+// consistent; whoever needs that chunk meanwhile sleeps until it is filled,
+// and if the window leaves it behind before then, its readyQ entry holds
+// delivery back until it is filled, so ready order stays by chunk ID.
+// Chunks we queued are delivered first: the consumer may need them before
+// it can return the free chunk we wait for. g.mu held; s's lock held.
+func (g *Group) allocateLocked(s *Stream) {
+	next := g.tail
+	g.slots[next%g.gmax] = allocating
+	g.tail++
+	g.allocBusy = true
+	g.mu.Unlock()
+	g.deliverReady(s)
+	c := g.allocateUnlocked(s, next)
+	g.mu.Lock()
+	g.allocBusy = false
+	if c != nil {
+		c.ChunkID = int64(next)
+		c.StreamID = s.cfg.StreamID
+	}
+	if next >= g.head && g.slots[next%g.gmax] == allocating {
+		g.slots[next%g.gmax] = c
+	} else {
+		// Readied while we allocated (the window moved past it): fill the
+		// entry that holds the queue back, or drop it when there is no
+		// chunk. The deliverer is woken by the broadcast below or by our
+		// own deliverReady when chunkFor returns.
+		for i, q := range g.readyQ {
+			if q == allocating {
+				if c != nil {
+					g.readyQ[i] = c
+				} else {
+					g.readyQ = append(g.readyQ[:i], g.readyQ[i+1:]...)
+				}
+				break
+			}
+		}
+	}
+	if g.waiters > 0 {
+		g.cond.Broadcast()
+	}
+}
+
+// allocateUnlocked calls allocate; the deferred lock keeps a panicking Go
+// allocate from returning to chunkLocked's deferred unlock without g.mu.
+func (g *Group) allocateUnlocked(s *Stream, id uint64) (c *chunk.Chunk) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.mu.Lock()
+			g.allocBusy = false
+			g.slots[id%g.gmax] = nil // never filled: nothing to deliver
+			for i, q := range g.readyQ {
+				if q == allocating {
+					g.readyQ = append(g.readyQ[:i], g.readyQ[i+1:]...)
+					break
+				}
+			}
+			g.cond.Broadcast()
+			panic(p) // with g.mu held, as the caller's deferred unlock expects
+		}
+	}()
+	return g.cfg.Allocate(int64(id), s.batch)
+}
+
+// sleepLocked waits on the group's condition (g.mu held, released while
+// asleep) for s, or, when chunks wait in readyQ ahead of any allocation
+// marker, delivers them instead and returns (the caller re-checks): the
+// consumer may need them before it can give back the chunk an allocating
+// member waits for.
+func (g *Group) sleepLocked(s *Stream) {
+	if len(g.readyQ) > 0 && g.readyQ[0] != allocating {
+		g.mu.Unlock()
+		g.deliverReady(s)
+		g.mu.Lock()
+		return
+	}
+	g.waiters++
+	g.cond.Wait()
+	g.waiters--
 }
 
 // spinWindow bounds how long a LOSSLESS member spins for the group head

@@ -933,3 +933,86 @@ func TestGroupBlockedReadyDoesNotHoldOtherMembers(t *testing.T) {
 		}
 	}
 }
+
+// An allocate that blocks (a ring group waiting for the consumer to return
+// a free chunk) runs without the group lock: the other members keep
+// filling the chunks they have meanwhile. Allocations stay one at a time
+// and in ID order; chunks arrive in order with exact contents.
+func TestGroupBlockedAllocateDoesNotHoldOtherMembers(t *testing.T) {
+	rec := newRecorder(tHeapsPerChunk, tChunkSize, 0)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var asked []int64
+	allocate := func(id int64, bs []uint64) *chunk.Chunk {
+		mu.Lock()
+		asked = append(asked, id)
+		mu.Unlock()
+		if id == 2 {
+			close(entered)
+			<-release
+		}
+		return rec.allocate(id, bs)
+	}
+	g, err := NewGroup(GroupConfig{MaxChunks: 4, EvictionMode: Lossless, Allocate: allocate, Ready: rec.readyFn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []*Stream
+	for i := 0; i < 2; i++ {
+		cfg := DefaultStreamConfig()
+		cfg.StreamID = uintptr(100 + i)
+		s, err := g.EmplaceBack(cfg, gChunkConfig(2, gridPlace(tHeapsPerChunk, tHeapSize), []uint64{1, 2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, s)
+	}
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+		gStop(t, g)
+	})
+	feed := func(m int, cnts ...uint64) {
+		for _, c := range cnts {
+			if !members[m].AddBatch(heapPackets(t, c, tHeapSize, tPacketPayload)) {
+				t.Errorf("member %d refused heap %d", m, c)
+			}
+		}
+	}
+	feed(0, 0, 2, 4, 6)                       // chunks 0 and 1
+	blocked := gGo(func() { feed(0, 8, 10) }) // chunk 2: its allocate blocks
+	gWithin(t, gBound, "allocate of chunk 2 to start", entered)
+	// Member 1 moves from chunk 0 to chunk 1, which takes the group lock:
+	// under the old design, held by the blocked allocate.
+	gWithin(t, gBound, "member 1 to fill chunks 0 and 1 while allocate blocks", gGo(func() { feed(1, 1, 3, 5, 7) }))
+	if got := statsOf(members[1])["heaps"]; got != 4 {
+		t.Fatalf("member 1 completed %d heaps while allocate blocked, want 4", got)
+	}
+	select {
+	case <-blocked:
+		t.Fatal("member 0 finished while its allocate was blocked")
+	default:
+	}
+	close(release)
+	gWithin(t, gBound, "member 0 after release", blocked)
+	feed(1, 9, 11)
+	gStop(t, g)
+	mu.Lock()
+	if !equalIDs(asked, []int64{0, 1, 2}) {
+		t.Errorf("allocate asked for %v, want [0 1 2]", asked)
+	}
+	mu.Unlock()
+	if ids := rec.readyIDs(); !equalIDs(ids, []int64{0, 1, 2}) {
+		t.Fatalf("ready order %v, want [0 1 2]", ids)
+	}
+	for id := int64(0); id < 3; id++ {
+		c := rec.chunkByID(t, id)
+		for i := 0; i < tHeapsPerChunk; i++ {
+			checkHeap(t, c, uint64(id)*tHeapsPerChunk+uint64(i), i, true)
+		}
+	}
+}
