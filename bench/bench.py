@@ -681,7 +681,9 @@ def run_xdp_section(results: Dict[str, Any], scenarios: List[str], dur: float, s
         results["xdp"][scen] = row
         log(f"veth {scen}: live zero-loss search, udp then xdp")
         lines = run_go(["veth", "--scenario", scen, "--duration", f"{dur}s", "--steps", str(steps), "--search",
-                        "--max-chunks", "8", "--stream-chunks", "8", "--chunks", "32"])
+                        "--max-chunks", "8", "--stream-chunks", "8", "--chunks", "32",
+                        # UMEM of 32768 frames, near the UDP reader's 64 MiB socket buffer in packets
+                        "--xdp-buffer", str(64 << 20), "--xdp-frame", "2048"])
         results["raw"] += lines
         for rd in ("udp", "xdp"):
             summ = [l for l in lines if l["kind"] == f"veth_{rd}_search"]
