@@ -15,7 +15,7 @@ LDEXTRA := -Wl,-soname,$(SONAME) -Wl,--version-script=$(CURDIR)/capi/exports.map
 GOSRC   := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod
 STAMP   := $(VENV)/.installed
 
-.PHONY: all lib lib-valgrind install demo demo-c test gotest ctest pytest venv wheel bench bench-go fuzz fuzz-short soak clean
+.PHONY: all lib lib-valgrind install demo demo-c test gotest ctest pytest venv wheel bench bench-xdp bench-go fuzz fuzz-short soak clean
 
 all: lib
 
@@ -105,6 +105,12 @@ bench: $(STAMP)
 	$(GO) build -trimpath -o $(BUILD)/chunkgroup-bench ./cmd/chunkgroup-bench
 	$(VPY) -m pip install -q spead2 matplotlib || echo "spead2 or matplotlib did not install: their columns or the plot will be skipped"
 	$(VPY) bench/bench.py $(BENCH_ARGS)
+
+## bench-xdp: only the AF_XDP-vs-UDP-over-veth section of the benchmark (root)
+bench-xdp: $(STAMP)
+	$(GO) build -trimpath -o $(BUILD)/chunkgroup-send ./cmd/chunkgroup-send
+	$(GO) build -trimpath -o $(BUILD)/chunkgroup-bench ./cmd/chunkgroup-bench
+	$(VPY) bench/bench.py --xdp --skip-memory --skip-udp --skip-spead2 $(BENCH_ARGS)
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora in */testdata/fuzz)
 FUZZTIME ?= 60s

@@ -13,6 +13,12 @@ UDP scenario (loopback, sender build/chunkgroup-send as a child process):
   the highest rate with no heap lost, for chunkgroup (Go-driven) and spead2,
   and the bare recvmmsg ceiling.
 
+AF_XDP scenario (--xdp; root): the AF_XDP reader against the UDP reader
+over one veth pair between two network namespaces that build/chunkgroup-bench
+veth makes, in the same run: the highest zero-loss rate (live, sender in the
+other namespace) and the receiver alone draining a prefilled socket buffer /
+UMEM (packets/s on one core, CPU s/GB). Packets fit a 1500-byte MTU.
+
 Prints a table and writes bench/out/results.json and bench/out/results.md.
 Run from the repository root (make bench does), with the package installed
 (make venv).  --quick takes a few minutes; the default (full) mode follows
@@ -590,6 +596,27 @@ def build_report(results: Dict[str, Any]) -> str:
                     f"{g.get('loss', '—')}/{s2.get('loss', '—')}/{rm.get('loss', '—')} |"
                 )
         out.append("")
+    xdp = results.get("xdp", {})
+    if xdp:
+        out.append("## AF_XDP vs UDP over veth (one reader each; receiver-process CPU only: on veth the kernel's "
+                   "receive work runs in softirq on the sending CPU)\n")
+        out.append("| scenario | reader | mode | live zero-loss Mpkt/s (sender-bound?) | drain Mpkt/s best | drain Mpkt/s all | "
+                   "drain CPU s/GB best | xdp/udp drain |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for scen, rows in xdp.items():
+            up = rows.get("udp", {}).get("drain_best", {}).get("drain_packets_per_s")
+            for rd in ("udp", "xdp"):
+                r = rows.get(rd, {})
+                live, best = r.get("live", {}), r.get("drain_best", {})
+                allp = ", ".join(f"{x / 1e6:.2f}" for x in r.get("drain_all", []))
+                mode = r.get("mode", "")
+                bp = best.get("drain_packets_per_s")
+                out.append(
+                    f"| {scen} | {rd} | {mode} | {fmt((live.get('zero_loss_packets_per_s') or 0) / 1e6 or None, '.3f')} "
+                    f"({live.get('sender_bound', '—')}) | {fmt((bp or 0) / 1e6 or None, '.3f')} | {allp} | "
+                    f"{fmt(best.get('cpu_s_per_gbyte'), '.3f')} | {fmt(ratio(bp, up)) if rd == 'xdp' else ''} |"
+                )
+        out.append("")
     return "\n".join(out)
 
 
@@ -637,6 +664,53 @@ def plot_scaling(results: Dict[str, Any], path: Path) -> Optional[Path]:
     return path
 
 
+# ------------------------------------------------------------ AF_XDP on veth
+
+# Prefill per scenario: fits a 512 MiB socket buffer and a 256 MiB UMEM of
+# 2 KiB frames (131072 frames); large heaps are 46 packets of 1432 bytes.
+XDP_PREFILL_HEAPS = {"large": 2500, "small": 120000}
+
+
+def run_xdp_section(results: Dict[str, Any], scenarios: List[str], dur: float, steps: int, repeat: int) -> None:
+    if os.geteuid() != 0:
+        results["notes"].append("AF_XDP section skipped: needs root (namespaces, veth, AF_XDP, BPF)")
+        log("AF_XDP section needs root; skipped")
+        return
+    for scen in scenarios:
+        row: Dict[str, Any] = {"udp": {}, "xdp": {}}
+        results["xdp"][scen] = row
+        log(f"veth {scen}: live zero-loss search, udp then xdp")
+        lines = run_go(["veth", "--scenario", scen, "--duration", f"{dur}s", "--steps", str(steps), "--search",
+                        "--max-chunks", "8", "--stream-chunks", "8", "--chunks", "32",
+                        # UMEM of 32768 frames, near the UDP reader's 64 MiB socket buffer in packets
+                        "--xdp-buffer", str(64 << 20), "--xdp-frame", "2048"])
+        results["raw"] += lines
+        for rd in ("udp", "xdp"):
+            summ = [l for l in lines if l["kind"] == f"veth_{rd}_search"]
+            if summ:
+                row[rd]["live"] = summ[0]
+                log(f"    {rd}: zero loss {summ[0]['zero_loss_packets_per_s']} packets/s (sender-bound: {summ[0]['sender_bound']})")
+            trials = [l for l in lines if l["kind"] == "veth_trial" and l["reader"] == rd]
+            if rd == "xdp" and trials:
+                row[rd]["mode"] = ("zero-copy" if trials[0].get("zero_copy") else "copy") + (
+                    ", native XDP" if trials[0].get("native_xdp") else ", generic XDP")
+        if "mode" not in row["udp"]:
+            row["udp"]["mode"] = "recvmmsg"
+        log(f"veth {scen}: drain (receiver alone), {repeat} runs, udp and xdp alternating")
+        for _ in range(repeat):
+            lines = run_go(["veth", "--scenario", scen, "--prefill", str(XDP_PREFILL_HEAPS[scen]),
+                            "--buffer", str(512 << 20), "--xdp-buffer", str(256 << 20), "--xdp-frame", "2048"])
+            results["raw"] += lines
+            for l in lines:
+                if l["kind"] != "veth_trial":
+                    continue
+                r = row[l["reader"]]
+                r.setdefault("drain_all", []).append(l.get("drain_packets_per_s") or 0)
+                if l.get("loss", 1) == 0 and (l.get("drain_packets_per_s") or 0) > (r.get("drain_best", {}).get("drain_packets_per_s") or 0):
+                    r["drain_best"] = l
+                log(f"    {l['reader']}: {l.get('drain_packets_per_s')} packets/s, loss {l.get('loss')}, CPU {l.get('cpu_s_per_gbyte')} s/GB")
+
+
 # --------------------------------------------------------------------- main
 
 
@@ -660,6 +734,7 @@ def main() -> int:
     ap.add_argument("--skip-udp", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-spead2", action="store_true")
+    ap.add_argument("--xdp", action="store_true", help="add the AF_XDP-vs-UDP-over-veth section (root; make bench-xdp runs it alone)")
     ap.add_argument("--out", default=str(BENCH / "out"))
     args = ap.parse_args()
 
@@ -684,7 +759,7 @@ def main() -> int:
         "machine": info, "mode": "quick" if quick else "full",
         "params": {"bytes": nbytes, "repeat": repeat, "max_chunks": args.max_chunks, "chunks": args.chunks, "stream_chunks": args.stream_chunks, "udp_duration_s": udp_dur, "udp_steps": udp_steps,
                    "gso": gso, "scenarios": scenarios, "streams": streams, "udp_streams": udp_streams},
-        "notes": [], "memcpy": {}, "memcpy_all": [], "memory": {}, "udp": {}, "drain": {}, "raw": [],
+        "notes": [], "memcpy": {}, "memcpy_all": [], "memory": {}, "udp": {}, "drain": {}, "xdp": {}, "raw": [],
     }
     log(f"chunkgroup bench ({results['mode']}): {info['date']} on {info['cpu']} x{info['cores']}")
     for k in ("chunkgroup", "spead2", "go", "python", "numpy"):
@@ -838,6 +913,9 @@ def main() -> int:
                     row["spead2"] = max(ok, key=lambda r: r["drain_packets_per_s"]) if ok else rs[-1]
                     log(f"    spead2: {row['spead2'].get('drain_packets_per_s')} packets/s, loss {row['spead2'].get('loss')}")
                 results["drain"][scen][str(n)] = row
+
+    if args.xdp:
+        run_xdp_section(results, scenarios, udp_dur, udp_steps, repeat)
 
     report = build_report(results)
     plot = plot_scaling(results, outdir / "memory-scaling.png")

@@ -585,6 +585,38 @@ int  cg_stream_add_tcp_reader(cg_stream *stream, const char *bind_host, uint16_t
 int  cg_stream_add_tcp_acceptor_reader(cg_stream *stream, int listen_fd, size_t max_size);
 /* Classic pcap of UDP packets; filter "" or "udp dst port N" / "port N". */
 int  cg_stream_add_pcap_file_reader(cg_stream *stream, const char *path, const char *filter);
+/* AF_XDP reader (Linux): receives the UDP datagrams of the endpoints from
+ * one RX queue of one interface through an AF_XDP socket, bypassing the
+ * kernel's IP stack; a steering XDP program (shared by the readers of one
+ * interface, detached when the last one stops) redirects matching IPv4/UDP
+ * packets and passes everything else to the kernel untouched. Mirrors
+ * spead2's ibverbs reader: one reader per (interface, queue).
+ *   hosts, ports, n_endpoints: destination IPv4 addresses (numeric; NULL or
+ *     "" = any address, a multicast group is joined on the interface) and
+ *     UDP ports; the arrays are read during the call only.
+ *   interface_name: interface name or one of its IPv4 addresses.
+ *   queue: RX queue. buffer_size: UMEM bytes (0 = 16 MiB). max_size:
+ *     largest UDP payload (0 = 9200).
+ *   zero_copy: CG_XDP_ZERO_COPY_AUTO (zero-copy where the driver allows,
+ *     else copy mode), _ON (fail without it) or _OFF (copy mode).
+ *   busy_poll_us: > 0 busy-polls the queue for that long per poll.
+ *   mode_out (may be NULL): set to CG_XDP_MODE_ZERO_COPY and/or
+ *     CG_XDP_MODE_NATIVE bits, the modes the reader got.
+ * Call on a thread in the interface's network namespace (otherwise any
+ * thread); nothing is kept after the call. Returns CG_ESTATE for a bad or stopped
+ * stream handle, CG_EINVAL for a bad configuration, CG_EIO with
+ * cg_last_errno() when the kernel refuses (EPERM: grant CAP_NET_RAW,
+ * CAP_NET_ADMIN and CAP_BPF, or CAP_SYS_ADMIN; EAFNOSUPPORT: no AF_XDP;
+ * the message says which). */
+#define CG_XDP_ZERO_COPY_AUTO 0
+#define CG_XDP_ZERO_COPY_ON   1
+#define CG_XDP_ZERO_COPY_OFF  2
+#define CG_XDP_MODE_ZERO_COPY 1
+#define CG_XDP_MODE_NATIVE    2
+int  cg_stream_add_udp_xdp_reader(cg_stream *stream, const char *const *hosts, const uint16_t *ports,
+                                  size_t n_endpoints, const char *interface_name, uint32_t queue,
+                                  size_t buffer_size, size_t max_size, int zero_copy, int busy_poll_us,
+                                  int *mode_out);
 /* Pins the receive threads of readers added later to these CPUs (copied). */
 int  cg_stream_set_affinity(cg_stream *stream, const int *cpus, size_t n);
 /* With enable != 0, UDP readers added later use generic receive offload

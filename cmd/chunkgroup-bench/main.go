@@ -10,6 +10,8 @@
 //	udp       ring group fed by UDP readers, sender in a child process;
 //	          one rate, or a binary search for the highest zero-loss rate
 //	recvmmsg  bare UDP readers with a no-op sink: the receive ceiling
+//	veth      UDP reader against AF_XDP reader over a veth pair between two
+//	          network namespaces (root), same search as udp
 //	packets   write the scenario's packet stream to a file (for Python)
 //
 // Run "chunkgroup-bench SUBCOMMAND -h" for each one's flags.
@@ -43,6 +45,8 @@ Subcommands:
             one rate, or (--search) the highest rate with no heap lost
   recvmmsg  bare recvmmsg readers discarding data, fed the same way: the
             receive ceiling the udp figure is compared with
+  veth      the UDP reader and the AF_XDP reader over one veth pair between
+            two network namespaces (root): highest zero-loss rate, CPU s/GB
   packets   write a scenario's packets (heap i after heap i-1) to a file
 `
 
@@ -56,6 +60,7 @@ func main() {
 		"memcpy":   cmdMemcpy,
 		"udp":      cmdUDP,
 		"recvmmsg": cmdRecvmmsg,
+		"veth":     cmdVeth,
 		"packets":  cmdPackets,
 	}
 	name := os.Args[1]

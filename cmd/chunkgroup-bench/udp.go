@@ -43,6 +43,12 @@ type udpOptions struct {
 	steps        int
 	curve        []float64
 	prefill      uint64 // heaps sent into the socket buffers before the readers start (0 = live)
+	// senderWrap runs the child sender through this command (e.g. ip
+	// netns exec NS) and senderExtra adds flags (veth.go).
+	senderWrap, senderExtra []string
+	// openReaders, when set, makes the readers instead of loopback UDP
+	// readers (veth.go: UDP or AF_XDP over a veth pair).
+	openReaders func(o udpOptions) ([]recv.Reader, []string, int, error)
 }
 
 func udpFlags(name string, args []string) (udpOptions, error) {
@@ -146,7 +152,11 @@ func runSender(o udpOptions, dests []string, rate float64) (sent, error) {
 		if o.gso {
 			args = append(args, "--gso")
 		}
+		args = append(args, o.senderExtra...)
 		cmd := exec.CommandContext(ctx, o.senderBin, args...)
+		if len(o.senderWrap) > 0 {
+			cmd = exec.CommandContext(ctx, o.senderWrap[0], append(append(o.senderWrap[1:], o.senderBin), args...)...)
+		}
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {
@@ -228,7 +238,18 @@ func groupTrial(o udpOptions, rate float64) (trialResult, error) {
 	if err != nil {
 		return trialResult{}, err
 	}
-	readers, dests, granted, err := newUDPReaders(o)
+	var readers []recv.Reader
+	var dests []string
+	var granted int
+	if o.openReaders != nil {
+		readers, dests, granted, err = o.openReaders(o)
+	} else {
+		var urs []*transport.UDPReader
+		urs, dests, granted, err = newUDPReaders(o)
+		for _, u := range urs {
+			readers = append(readers, u)
+		}
+	}
 	if err != nil {
 		r.g.Stop()
 		return trialResult{}, err
@@ -486,7 +507,7 @@ func searchRate(o udpOptions, kind string, trial func(udpOptions, float64) (tria
 	})
 	payloadFrac := float64(o.sc.HeapPayload) / float64(o.sc.HeapPayload+o.sc.HeapPayload/o.sc.PacketPayload*(spead.HeaderSize+4*spead.PointerSize))
 	emit(map[string]any{
-		"kind": kind, "impl": map[string]string{"udp_search": "go", "recvmmsg_search": "recvmmsg"}[kind],
+		"kind": kind, "impl": map[string]string{"udp_search": "go", "recvmmsg_search": "recvmmsg", "veth_udp_search": "udp", "veth_xdp_search": "xdp"}[kind],
 		"scenario": o.sc.Name, "streams": o.streams, "duration_s": o.duration.Seconds(), "steps": o.steps,
 		"zero_loss_gbps": round(best, 4), "zero_loss_achieved_gbps": round(bestAchieved, 4),
 		"zero_loss_payload_gbps":  round(bestAchieved*payloadFrac, 4),

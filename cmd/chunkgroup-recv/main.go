@@ -48,6 +48,16 @@ type options struct {
 	verify          bool
 	quiet           bool
 	metrics         string
+	xdp             []xdpQueue // one per endpoint when --xdp is given
+	xdpZeroCopy     transport.XDPZeroCopy
+	xdpAttach       transport.XDPAttach
+	busyPoll        int
+}
+
+// xdpQueue is the interface queue of one member's AF_XDP reader.
+type xdpQueue struct {
+	iface string
+	queue int
 }
 
 // parseFlagsOutput is where the flag package writes: stderr for errors,
@@ -90,6 +100,10 @@ Example (two terminals):
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0 = when every stream has stopped)")
 	fs.BoolVar(&o.verify, "verify", false, "check every received payload byte against chunkgroup-send's pattern")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line, summary only")
+	xdp := fs.String("xdp", "", "receive with AF_XDP readers instead of UDP sockets: IFACE[:QUEUE] (member i on queue QUEUE+i) or one IFACE[:QUEUE] per endpoint, comma-separated (root, or CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF)")
+	xdpMode := fs.String("xdp-mode", "auto", "AF_XDP socket mode: auto (zero-copy where the driver allows it), zero-copy or copy")
+	xdpAttach := fs.String("xdp-attach", "auto", "XDP program hook: auto (native, else generic), native or generic")
+	fs.IntVar(&o.busyPoll, "busy-poll", 0, "AF_XDP busy polling in microseconds per poll (0 = off)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve every stream's statistics in the Prometheus text format at http://host:port/metrics (e.g. 127.0.0.1:9100)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -102,6 +116,9 @@ Example (two terminals):
 		if _, err := netip.ParseAddrPort(strings.TrimSpace(l)); err != nil {
 			return o, fmt.Errorf("--listen: %q is not host:port (an IP address and a port)", l)
 		}
+	}
+	if err := parseXDP(&o, *xdp, *xdpMode, *xdpAttach); err != nil {
+		return o, err
 	}
 	if o.metrics != "" {
 		if _, port, err := net.SplitHostPort(o.metrics); err != nil || port == "" {
@@ -135,6 +152,58 @@ Example (two terminals):
 		return o, errors.New("heap-size, heaps-per-chunk and chunks must be positive")
 	}
 	return o, nil
+}
+
+// parseXDP fills the AF_XDP options: one queue per endpoint.
+func parseXDP(o *options, xdp, mode, attach string) error {
+	switch mode {
+	case "auto":
+		o.xdpZeroCopy = transport.XDPZeroCopyAuto
+	case "zero-copy":
+		o.xdpZeroCopy = transport.XDPZeroCopyOn
+	case "copy":
+		o.xdpZeroCopy = transport.XDPZeroCopyOff
+	default:
+		return fmt.Errorf("--xdp-mode: %q is not auto, zero-copy or copy", mode)
+	}
+	switch attach {
+	case "auto":
+		o.xdpAttach = transport.XDPAttachAuto
+	case "native":
+		o.xdpAttach = transport.XDPAttachNative
+	case "generic":
+		o.xdpAttach = transport.XDPAttachGeneric
+	default:
+		return fmt.Errorf("--xdp-attach: %q is not auto, native or generic", attach)
+	}
+	if o.busyPoll < 0 {
+		return fmt.Errorf("--busy-poll must not be negative, got %d", o.busyPoll)
+	}
+	if xdp == "" {
+		return nil
+	}
+	if o.tcp {
+		return errors.New("--xdp receives UDP: it excludes --tcp")
+	}
+	parts := strings.Split(xdp, ",")
+	if len(parts) != 1 && len(parts) != len(o.listen) {
+		return fmt.Errorf("--xdp: %d interface queues for %d endpoints (give one, or one per endpoint)", len(parts), len(o.listen))
+	}
+	for i := range o.listen {
+		p := parts[0]
+		if len(parts) > 1 {
+			p = parts[i]
+		}
+		iface, q, err := transport.ParseXDPInterface(strings.TrimSpace(p))
+		if err != nil {
+			return fmt.Errorf("--xdp: %v", err)
+		}
+		if len(parts) == 1 {
+			q += i
+		}
+		o.xdp = append(o.xdp, xdpQueue{iface, q})
+	}
+	return nil
 }
 
 // tally is what the consumer has seen, read by the progress line.
@@ -215,7 +284,25 @@ func run(o options) error {
 			return fmt.Errorf("endpoint %q: %w", ep, err)
 		}
 		var r recv.Reader
-		if o.tcp {
+		if len(o.xdp) > 0 {
+			cfg := transport.DefaultXDPConfig()
+			cfg.Endpoints = []netip.AddrPort{ap}
+			cfg.Interface, cfg.Queue = o.xdp[i].iface, o.xdp[i].queue
+			cfg.ZeroCopy, cfg.Attach, cfg.BusyPoll = o.xdpZeroCopy, o.xdpAttach, o.busyPoll
+			if o.bufferSize > 0 {
+				cfg.BufferSize = o.bufferSize
+			}
+			var xr *transport.XDPReader
+			if xr, err = transport.NewXDPReader(cfg); err == nil {
+				r = xr
+				mode := "copy"
+				if xr.ZeroCopy() {
+					mode = "zero-copy"
+				}
+				fmt.Fprintf(os.Stderr, "chunkgroup-recv: endpoint %s: AF_XDP on %s queue %d, %s mode, native XDP %v\n",
+					ep, cfg.Interface, cfg.Queue, mode, xr.NativeXDP())
+			}
+		} else if o.tcp {
 			cfg := transport.DefaultTCPConfig()
 			cfg.BindHost, cfg.Port, cfg.BufferSize = ap.Addr().String(), int(ap.Port()), o.bufferSize
 			r, err = transport.NewTCPReader(cfg)

@@ -69,6 +69,11 @@ func TestBadInvocations(t *testing.T) {
 		{recvBin, []string{"--listen", "nonsense"}, 2, `--listen: "nonsense" is not host:port`},
 		{recvBin, []string{"--scenario", "huge"}, 2, `unknown scenario "huge"`},
 		{recvBin, []string{"--no-such-flag"}, 2, "flag provided but not defined"},
+		{recvBin, []string{"--xdp", "eth0:x"}, 2, `--xdp: "eth0:x": the queue after ':' must be a non-negative integer`},
+		{recvBin, []string{"--xdp", "a:0,b:1", "--listen", "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3"}, 2, "--xdp: 2 interface queues for 3 endpoints"},
+		{recvBin, []string{"--xdp", "eth0", "--tcp"}, 2, "--xdp receives UDP: it excludes --tcp"},
+		{recvBin, []string{"--xdp-mode", "fast"}, 2, `--xdp-mode: "fast" is not auto, zero-copy or copy`},
+		{recvBin, []string{"--xdp", "no-such-if0", "--listen", "127.0.0.1:7148", "--duration", "1s"}, 1, `interface "no-such-if0"`},
 	}
 	for _, c := range cases {
 		code, stdout, stderr := runTool(t, c.bin, c.args...)

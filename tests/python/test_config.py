@@ -236,7 +236,7 @@ def test_recv_public_names_unchanged_by_the_split():
     assert set(recv.__all__) == {
         "StreamStatConfig", "StreamConfig", "StreamStats", "ChunkStreamConfig", "Chunk", "ChunkRingbuffer",
         "ChunkStreamGroupConfig", "ChunkStreamRingGroup", "ChunkStreamGroupMember", "ChunkRingStream",
-        "GridDim", "GridPlacement", "DEFAULT_UDP_MAX_SIZE", "DEFAULT_UDP_BUFFER_SIZE", "DEFAULT_TCP_MAX_SIZE",
+        "GridDim", "GridPlacement", "UdpXdpConfig", "DEFAULT_UDP_MAX_SIZE", "DEFAULT_UDP_BUFFER_SIZE", "DEFAULT_TCP_MAX_SIZE",
         "DEFAULT_TCP_BUFFER_SIZE",
     }
     for name in recv.__all__:

@@ -39,6 +39,7 @@ from .config import (  # noqa: F401  (STANDARD_STATS and _native_stream_config: 
     StreamConfig,
     StreamStatConfig,
     StreamStats,
+    UdpXdpConfig,
     _native_stream_config,
 )
 from .placement import ChunkStreamConfig, GridDim, GridPlacement
@@ -57,6 +58,7 @@ __all__ = [
     "ChunkRingStream",
     "GridDim",
     "GridPlacement",
+    "UdpXdpConfig",
     "DEFAULT_UDP_MAX_SIZE",
     "DEFAULT_UDP_BUFFER_SIZE",
     "DEFAULT_TCP_MAX_SIZE",

@@ -388,3 +388,139 @@ class ChunkStreamGroupConfig:
 
     def __repr__(self) -> str:
         return f"ChunkStreamGroupConfig(max_chunks={self._max_chunks}, eviction_mode={self._eviction_mode!s})"
+
+
+# ---------------------------------------------------------------- AF_XDP
+
+
+class UdpXdpConfig:
+    """Settings of an AF_XDP reader (Linux), for
+    ``member.add_udp_xdp_reader(config)``: the counterpart of spead2's
+    ``UdpIbvConfig`` for any NIC with an XDP-capable driver (and, in
+    generic mode, any NIC at all).
+
+    ``endpoints`` are ``(host, port)`` pairs of IPv4 destinations ("" =
+    any address; a multicast group is joined on the interface);
+    ``interface`` is the interface name or one of its IPv4 addresses
+    (``interface_address`` is accepted as spead2's name for it); ``queue``
+    the RX queue (one reader per queue: give each group member its own);
+    ``buffer_size`` the UMEM bytes; ``max_size`` the largest UDP payload;
+    ``zero_copy`` None (zero-copy where the driver allows it, else copy
+    mode), True (require it) or False (copy mode); ``busy_poll``
+    microseconds of busy polling per poll (0 = off).
+
+    Needs CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF (or CAP_SYS_ADMIN); the
+    reader must be added from a thread in the interface's network
+    namespace."""
+
+    DEFAULT_BUFFER_SIZE = 16 * 1024 * 1024
+    DEFAULT_MAX_SIZE = 9200
+
+    def __init__(
+        self,
+        *,
+        endpoints: Iterable[Tuple[str, int]] = (),
+        interface: str = "",
+        queue: int = 0,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        max_size: int = DEFAULT_MAX_SIZE,
+        zero_copy: "bool | None" = None,
+        busy_poll: int = 0,
+        interface_address: str = "",
+    ) -> None:
+        self.endpoints = endpoints  # type: ignore[assignment]
+        self.interface = interface or interface_address
+        self.queue = queue
+        self.buffer_size = buffer_size
+        self.max_size = max_size
+        self.zero_copy = zero_copy
+        self.busy_poll = busy_poll
+
+    @property
+    def endpoints(self) -> List[Tuple[str, int]]:
+        """The (host, port) destinations (a copy)."""
+        return list(self._endpoints)
+
+    @endpoints.setter
+    def endpoints(self, value: Iterable[Tuple[str, int]]) -> None:
+        eps = []
+        for ep in value:
+            try:
+                host, port = ep
+            except (TypeError, ValueError):
+                raise ValueError(f"endpoint {ep!r} is not a (host, port) pair") from None
+            if not isinstance(host, str):
+                raise TypeError(f"endpoint host must be a str, not {type(host).__name__}")
+            port = _nonneg("port", port)
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} out of range [1, 65535]")
+            eps.append((host, port))
+        self._endpoints = eps
+
+    @property
+    def interface(self) -> str:
+        """Interface name or one of its IPv4 addresses."""
+        return self._interface
+
+    @interface.setter
+    def interface(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError("interface must be a str")
+        self._interface = value
+
+    # spead2's UdpIbvConfig calls it interface_address.
+    interface_address = interface
+
+    @property
+    def queue(self) -> int:
+        """RX queue of the interface."""
+        return self._queue
+
+    @queue.setter
+    def queue(self, value: int) -> None:
+        self._queue = _nonneg("queue", value)
+
+    @property
+    def buffer_size(self) -> int:
+        """UMEM size in bytes (0 = the default)."""
+        return self._buffer_size
+
+    @buffer_size.setter
+    def buffer_size(self, value: int) -> None:
+        self._buffer_size = _nonneg("buffer_size", value)
+
+    @property
+    def max_size(self) -> int:
+        """Largest UDP payload accepted (0 = the default)."""
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value: int) -> None:
+        self._max_size = _nonneg("max_size", value)
+
+    @property
+    def zero_copy(self) -> "bool | None":
+        """None: zero-copy where possible; True: required; False: copy mode."""
+        return self._zero_copy
+
+    @zero_copy.setter
+    def zero_copy(self, value: "bool | None") -> None:
+        if value is not None and not isinstance(value, bool):
+            raise TypeError("zero_copy must be None, True or False")
+        self._zero_copy = value
+
+    @property
+    def busy_poll(self) -> int:
+        """Microseconds of busy polling per poll (0 = off)."""
+        return self._busy_poll
+
+    @busy_poll.setter
+    def busy_poll(self, value: int) -> None:
+        self._busy_poll = _nonneg("busy_poll", value)
+
+    def __repr__(self) -> str:
+        return (
+            f"UdpXdpConfig(endpoints={self._endpoints!r}, interface={self._interface!r}, queue={self._queue}, "
+            f"buffer_size={self._buffer_size}, max_size={self._max_size}, zero_copy={self._zero_copy!r}, "
+            f"busy_poll={self._busy_poll})"
+        )

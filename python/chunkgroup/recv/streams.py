@@ -24,7 +24,7 @@ from .. import _ffi
 from .._ffi import ffi, lib
 from ._common import DEFAULT_TCP_BUFFER_SIZE, DEFAULT_TCP_MAX_SIZE, DEFAULT_UDP_BUFFER_SIZE, DEFAULT_UDP_MAX_SIZE, _Handle, _finalize, _nonneg
 from .chunks import Chunk, ChunkRingbuffer, _check_chunk
-from .config import ChunkStreamGroupConfig, StreamConfig, StreamStatConfig, StreamStats, _native_stream_config
+from .config import ChunkStreamGroupConfig, StreamConfig, StreamStatConfig, StreamStats, UdpXdpConfig, _native_stream_config
 from .placement import ChunkStreamConfig, _native_chunk_stream_config
 
 
@@ -182,6 +182,35 @@ class _StreamBase:
         ``"udp dst port N"`` / ``"port N"``."""
         _ffi.check(lib.cg_stream_add_pcap_file_reader(self._sptr(), os.fsencode(filename), filter.encode()))
 
+    def add_udp_xdp_reader(self, config: UdpXdpConfig) -> dict:
+        """Receive the endpoints' UDP datagrams from one interface queue
+        through AF_XDP (Linux; see :class:`UdpXdpConfig`). Call it from a
+        thread in the interface's network namespace. Returns the modes the
+        reader got: ``{"zero_copy": bool, "native_xdp": bool}``. Missing
+        privileges or kernel support raise ``OSError`` (the message names the
+        capability to grant); a bad configuration raises ``ValueError``."""
+        if not isinstance(config, UdpXdpConfig):
+            raise TypeError(f"config must be a UdpXdpConfig, not {type(config).__name__}")
+        eps = config.endpoints
+        if not eps:
+            raise ValueError("UdpXdpConfig has no endpoints")
+        hosts = []
+        for host, _ in eps:
+            if host and not _is_ip(host):
+                host = _socket.getaddrinfo(host, None, _socket.AF_INET)[0][4][0]
+            hosts.append(ffi.new("char[]", host.encode()))
+        c_hosts = ffi.new("const char *[]", hosts)
+        c_ports = ffi.new("uint16_t[]", [p for _, p in eps])
+        mode = ffi.new("int *")
+        zc = {None: lib.CG_XDP_ZERO_COPY_AUTO, True: lib.CG_XDP_ZERO_COPY_ON, False: lib.CG_XDP_ZERO_COPY_OFF}[config.zero_copy]
+        _ffi.check(
+            lib.cg_stream_add_udp_xdp_reader(
+                self._sptr(), c_hosts, c_ports, len(eps), config.interface.encode(), config.queue,
+                config.buffer_size, config.max_size, zc, config.busy_poll, mode,
+            )
+        )
+        return {"zero_copy": bool(mode[0] & lib.CG_XDP_MODE_ZERO_COPY), "native_xdp": bool(mode[0] & lib.CG_XDP_MODE_NATIVE)}
+
     @property
     def last_reader_port(self) -> int:
         """Local port of the most recently added UDP/TCP reader (useful with
@@ -230,6 +259,14 @@ class _StreamBase:
         values = ffi.new("uint64_t[]", max(n, 1))
         _ffi.check(lib.cg_stream_stats(ptr, values, n))
         return StreamStats(info.stat_config, list(values)[:n])
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def _check_port(port: Any) -> int:
