@@ -10,6 +10,7 @@ package recv
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
 )
@@ -225,7 +226,22 @@ type GroupConfig struct {
 	EvictionMode EvictionMode
 	Allocate     AllocateFunc
 	Ready        ReadyFunc
+	// LossyGrace (LOSSY): before a member evicts chunks that another member
+	// still receiving has not finished, it waits up to this long for that
+	// member to move on by itself. A member that takes in no batch during a
+	// whole grace is idle from then on, until it takes in a batch: it is
+	// flushed without a wait, as behaviour.md requires. It absorbs the scheduling jitter of members sharing cores,
+	// which otherwise loses the slower member's heaps (too_old_heaps) well
+	// below the rate the receivers can sustain. 0 means DefaultLossyGrace;
+	// negative means no wait (spead2's behaviour).
+	LossyGrace time.Duration
 }
+
+// DefaultLossyGrace is the LOSSY grace of GroupConfig (docs/tuning.md,
+// "LOSSY groups and drift between members", has the loss curves that chose
+// it): a few milliseconds cover a member descheduled for a time slice,
+// and cost a fast member nothing that its socket buffer cannot hold.
+const DefaultLossyGrace = 5 * time.Millisecond
 
 // DefaultGroupConfig returns the defaults.
 func DefaultGroupConfig() GroupConfig { return GroupConfig{MaxChunks: DefaultMaxChunks} }

@@ -39,8 +39,9 @@ import (
 // while chunks it could deliver wait in readyQ: the consumer may need them
 // before it can give back the chunk that would wake it.
 type Group struct {
-	cfg  GroupConfig
-	gmax uint64
+	cfg   GroupConfig
+	gmax  uint64
+	grace time.Duration // LOSSY grace (GroupConfig.LossyGrace); 0: none
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -93,6 +94,13 @@ func newGroup(cfg GroupConfig) *Group {
 	g := &Group{cfg: cfg, gmax: uint64(cfg.MaxChunks), slots: make([]*chunk.Chunk, cfg.MaxChunks), stopDone: make(chan struct{}),
 		readyQ: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks), deliverBuf: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks)}
 	g.cond = sync.NewCond(&g.mu)
+	switch {
+	case cfg.EvictionMode != Lossy || cfg.LossyGrace < 0:
+	case cfg.LossyGrace == 0:
+		g.grace = DefaultLossyGrace
+	default:
+		g.grace = cfg.LossyGrace
+	}
 	return g
 }
 
@@ -357,7 +365,7 @@ func (g *Group) awaitDeliveryLocked(s *Stream) {
 // waiting (LOSSLESS). nil means no chunk (stopped, or none allocated). g.mu
 // held, s.mu held by the caller.
 func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
-	spun := false
+	spun, graced := false, false
 	for {
 		if g.stopped {
 			return nil
@@ -382,6 +390,15 @@ func (g *Group) chunkLocked(s *Stream, id uint64) *chunk.Chunk {
 		}
 		target := id + 1 - g.gmax
 		if g.cfg.EvictionMode == Lossy {
+			if !graced && g.grace > 0 && g.busyBehindLocked(target, s) {
+				graced = true
+				if len(g.readyQ) > 0 {
+					g.awaitDeliveryLocked(s)
+				}
+				s.foldBatch()
+				g.graceForHead(target, s)
+				continue // re-check everything under g.mu
+			}
 			g.requestFlushLocked(target, s)
 			if g.head >= target {
 				continue
@@ -503,6 +520,61 @@ func (g *Group) sleepLocked(s *Stream) {
 	g.cond.Wait()
 	g.waiters--
 }
+
+// busyBehindLocked reports whether a member still receiving has its head
+// below target, so that evicting up to target would take chunks it may yet
+// fill. A member that took in nothing during a whole grace wait is idle
+// until it takes in a batch again, and is not waited for. g.mu held.
+func (g *Group) busyBehindLocked(target uint64, s *Stream) bool {
+	for _, m := range g.members {
+		if m != s && g.heads[m.index] < target && !m.stoppedPub.Load() &&
+			!(m.idleMarked && m.progress.Load() == m.idleMark) {
+			return true
+		}
+	}
+	return false
+}
+
+// graceForHead (LOSSY) releases g.mu and waits, sleeping in short steps so
+// the members behind get the CPU, until the group head reaches target, the
+// group stops, s is asked to flush, or g.grace passes. Members behind that
+// took in no batch meanwhile are marked idle (behaviour.md: LOSSY does not
+// wait for idle members, so each costs one grace, not one per chunk).
+// Returns with g.mu held.
+func (g *Group) graceForHead(target uint64, s *Stream) {
+	type watch struct {
+		m *Stream
+		p uint64
+	}
+	var buf [8]watch // enough for most groups without allocating
+	list := buf[:0]
+	for _, m := range g.members {
+		if m != s && g.heads[m.index] < target {
+			list = append(list, watch{m, m.progress.Load()})
+		}
+	}
+	g.mu.Unlock()
+	deadline := time.Now().Add(g.grace)
+	timedOut := false
+	for g.headPub.Load() < target && !g.stopping.Load() && s.flushTarget.Load() <= s.head {
+		if time.Now().After(deadline) {
+			timedOut = true
+			break
+		}
+		time.Sleep(graceStep)
+	}
+	g.mu.Lock()
+	if timedOut {
+		for _, w := range list {
+			if w.m.progress.Load() == w.p {
+				w.m.idleMarked, w.m.idleMark = true, w.p
+			}
+		}
+	}
+}
+
+// graceStep is graceForHead's sleep between checks.
+const graceStep = 20 * time.Microsecond
 
 // spinWindow bounds how long a LOSSLESS member spins for the group head
 // before it sleeps on the condition variable.

@@ -1016,3 +1016,70 @@ func TestGroupBlockedAllocateDoesNotHoldOtherMembers(t *testing.T) {
 		}
 	}
 }
+
+// LOSSY grace: a member still receiving, only slower, is given time to
+// finish its chunks before the fast member evicts them, so its heaps are
+// not lost to drift (too_old_heaps); an idle member costs one grace and is
+// then flushed without waiting.
+func TestLossyGraceKeepsBusySlowMember(t *testing.T) {
+	rec := newRecorder(tHeapsPerChunk, tChunkSize, 0)
+	g, err := NewGroup(GroupConfig{MaxChunks: 2, EvictionMode: Lossy, Allocate: rec.allocate, Ready: rec.readyFn,
+		LossyGrace: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []*Stream
+	for i := 0; i < 3; i++ {
+		cfg := DefaultStreamConfig()
+		cfg.StreamID = uintptr(100 + i)
+		s, err := g.EmplaceBack(cfg, gChunkConfig(1, gridPlace(tHeapsPerChunk, tHeapSize), []uint64{1, 2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, s)
+	}
+	t.Cleanup(func() { gStop(t, g) })
+	const chunks = 12
+	// Member 0 takes heaps 4k and 4k+1, member 1 heaps 4k+2 and 4k+3
+	// (slowly), member 2 nothing at all after its first heap (idle).
+	var fast, slow [][]byte
+	for c := uint64(0); c < chunks; c++ {
+		fast = append(fast, heapPackets(t, 4*c, tHeapSize, tPacketPayload)...)
+		fast = append(fast, heapPackets(t, 4*c+1, tHeapSize, tPacketPayload)...)
+		slow = append(slow, heapPackets(t, 4*c+2, tHeapSize, tPacketPayload)...)
+		slow = append(slow, heapPackets(t, 4*c+3, tHeapSize, tPacketPayload)...)
+	}
+	perHeap := tHeapSize / tPacketPayload
+	if !members[2].AddBatch(heapPackets(t, 0, tHeapSize, tPacketPayload)[:1]) { // a start, then silence
+		t.Fatal("member 2 refused its packet")
+	}
+	slowDone := gGo(func() {
+		for i := 0; i < len(slow); i += perHeap {
+			if !members[1].AddBatch(slow[i : i+perHeap]) {
+				t.Errorf("member 1 refused a heap")
+				return
+			}
+			time.Sleep(200 * time.Microsecond) // receiving, but slower than member 0
+		}
+	})
+	fastDone := gGo(func() {
+		for i := 0; i < len(fast); i += perHeap {
+			if !members[0].AddBatch(fast[i : i+perHeap]) {
+				t.Errorf("member 0 refused a heap")
+				return
+			}
+		}
+	})
+	gWithin(t, 20*time.Second, "the slow member", slowDone)
+	gWithin(t, 20*time.Second, "the fast member", fastDone)
+	if got := statsOf(members[1])["too_old_heaps"]; got != 0 {
+		t.Fatalf("the slow but busy member lost %d heaps to eviction, want 0", got)
+	}
+	gStop(t, g)
+	for id := int64(0); id < chunks; id++ {
+		c := rec.chunkByID(t, id)
+		for i := 0; i < tHeapsPerChunk; i++ {
+			checkHeap(t, c, uint64(id)*tHeapsPerChunk+uint64(i), i, true)
+		}
+	}
+}

@@ -69,10 +69,19 @@ type Stream struct {
 	flushTarget atomic.Uint64
 	headPub     atomic.Uint64
 	stoppedPub  atomic.Bool
-	_           cpu.CacheLinePad
+	// progress counts batches taken in: a LOSSY member about to evict
+	// chunks this one has not finished watches it to tell a member that
+	// is still receiving (worth a short wait) from an idle one.
+	progress atomic.Uint64
+	_        cpu.CacheLinePad
 
 	statsMu sync.Mutex
 	totals  []uint64
+
+	// LOSSY grace (group.go graceForHead): progress when this member was
+	// last found idle; it is not waited for until it moves. Group lock.
+	idleMarked bool
+	idleMark   uint64
 
 	// Readers and lifecycle.
 	readersMu    sync.Mutex
@@ -351,6 +360,7 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 		return false
 	}
 	s.group.noteData()
+	s.progress.Add(1)
 	for start := 0; start < len(packets); start += prePlaceCap {
 		slice := packets[start:min(start+prePlaceCap, len(packets))]
 		if s.pre != nil {
