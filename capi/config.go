@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"time"
 	"sync"
 	"unsafe"
 
@@ -670,6 +671,42 @@ func cg_group_config_set_eviction_mode(p unsafe.Pointer, mode C.int) C.int {
 		h.cfg.EvictionMode = m
 		return cgOK
 	})
+}
+
+//export cg_group_config_set_lossy_grace
+func cg_group_config_set_lossy_grace(p unsafe.Pointer, us C.int64_t) C.int {
+	clearErr()
+	return withGroupConfig(p, func(h *groupConfigH) C.int {
+		switch {
+		case us < 0:
+			h.cfg.LossyGrace = -1
+		case us == 0:
+			h.cfg.LossyGrace = 0
+		case int64(us) > int64(time.Hour/time.Microsecond):
+			return setErrf(cgEINVAL, 0, "lossy grace %d us is more than an hour", int64(us))
+		default:
+			h.cfg.LossyGrace = time.Duration(us) * time.Microsecond
+		}
+		return cgOK
+	})
+}
+
+//export cg_group_config_get_lossy_grace
+func cg_group_config_get_lossy_grace(p unsafe.Pointer) C.int64_t {
+	clearErr()
+	v := C.int64_t(0)
+	withGroupConfig(p, func(h *groupConfigH) C.int {
+		switch g := h.cfg.LossyGrace; {
+		case g < 0:
+			v = -1
+		case g == 0:
+			v = C.int64_t(recv.DefaultLossyGrace / time.Microsecond)
+		default:
+			v = C.int64_t(g / time.Microsecond)
+		}
+		return cgOK
+	})
+	return v
 }
 
 //export cg_group_config_get_eviction_mode

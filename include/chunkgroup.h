@@ -425,6 +425,16 @@ int  cg_group_config_set_max_chunks(cg_group_config *config, size_t max_chunks);
 size_t cg_group_config_get_max_chunks(const cg_group_config *config);
 int  cg_group_config_set_eviction_mode(cg_group_config *config, int mode);
 int  cg_group_config_get_eviction_mode(const cg_group_config *config);
+/* LOSSY only: before a member evicts chunks that another member still
+ * receiving has not finished, it waits up to grace_us microseconds for that
+ * member to move on by itself, so members sharing cores do not lose heaps
+ * (too_old_heaps) to scheduling jitter. A member that takes in nothing for
+ * a whole grace counts as idle until it does, and is flushed without a
+ * wait. 0 (the default) means 5000 us; negative means never wait (spead2's
+ * behaviour). CG_EINVAL above an hour. The getter returns the grace in
+ * effect in microseconds (-1: none; 0 for a bad handle). */
+int  cg_group_config_set_lossy_grace(cg_group_config *config, int64_t grace_us);
+int64_t cg_group_config_get_lossy_grace(const cg_group_config *config);
 /* For cg_group_new (threads as in "Callbacks" above; user must outlive the
  * group). allocate may block (it runs without the group's lock: the other
  * members keep filling the chunks they have; it must not call into the

@@ -554,6 +554,20 @@ static void test_growable_struct_sizes(void) {
     cg_chunk_stream_config_free(cc);
 }
 
+static void test_lossy_grace_setting(void) {
+    cg_group_config *gc = cg_group_config_new();
+    CHECK_EQ(cg_group_config_get_lossy_grace(gc), 5000); /* the default */
+    CHECK_EQ(cg_group_config_set_lossy_grace(gc, 1500), CG_OK);
+    CHECK_EQ(cg_group_config_get_lossy_grace(gc), 1500);
+    CHECK_EQ(cg_group_config_set_lossy_grace(gc, -7), CG_OK);
+    CHECK_EQ(cg_group_config_get_lossy_grace(gc), -1); /* never wait */
+    CHECK_EQ(cg_group_config_set_lossy_grace(gc, (int64_t)4000 * 1000 * 1000), CG_EINVAL);
+    CHECK_EQ(cg_group_config_get_lossy_grace(gc), -1); /* unchanged */
+    cg_group_config_free(gc);
+    CHECK_EQ(cg_group_config_get_lossy_grace(gc), 0);
+    CHECK_EQ(cg_last_status(), CG_ESTATE);
+}
+
 int main(void) {
     RUN(test_ready_on_caller_thread_in_group_stop);
     RUN(test_ready_on_caller_thread_in_stream_stop);
@@ -567,5 +581,6 @@ int main(void) {
     RUN(test_refused_free_chunk_is_reported);
     RUN(test_bad_handle_results);
     RUN(test_growable_struct_sizes);
+    RUN(test_lossy_grace_setting);
     TEST_MAIN_END();
 }

@@ -165,6 +165,28 @@ def test_group_config():
         c.max_chunks = 0
 
 
+def test_group_config_lossy_grace_reaches_the_library():
+    from chunkgroup._ffi import lib
+
+    assert recv.ChunkStreamGroupConfig().lossy_grace is None
+    cases = [(None, 5000), (0, -1), (0.002, 2000), (1e-9, 1)]  # seconds -> microseconds in effect
+    for grace, want in cases:
+        c = recv.ChunkStreamGroupConfig(lossy_grace=grace)
+        assert c.lossy_grace == (None if grace is None else float(grace))
+        gc = lib.cg_group_config_new()
+        assert lib.cg_group_config_set_lossy_grace(gc, c._grace_us()) == 0
+        assert lib.cg_group_config_get_lossy_grace(gc) == want
+        lib.cg_group_config_free(gc)
+    assert "lossy_grace=0.002" in repr(recv.ChunkStreamGroupConfig(lossy_grace=0.002))
+    for bad in (-1, 3601):
+        with pytest.raises(ValueError):
+            recv.ChunkStreamGroupConfig(lossy_grace=bad)
+    # A ring group accepts it (and its copy keeps it).
+    g = recv.ChunkStreamRingGroup(recv.ChunkStreamGroupConfig(lossy_grace=0.001), recv.ChunkRingbuffer(2), recv.ChunkRingbuffer(2))
+    assert g.config.lossy_grace == 0.001
+    g.stop()
+
+
 def test_grid_placement_layout():
     g = recv.GridPlacement(recv.GridDim(0, count=4), 100, dims=[recv.GridDim(1, count=3), recv.GridDim(2, count=2)])
     assert [d.stride for d in g.dims] == [2, 1]

@@ -10,6 +10,7 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    Optional,
     Sequence as TypingSequence,
     Tuple,
     Union,
@@ -357,10 +358,15 @@ class ChunkStreamGroupConfig:
         LOSSLESS = lib.CG_EVICT_LOSSLESS  #: wait for every stream to move on
 
     def __init__(
-        self, *, max_chunks: int = DEFAULT_MAX_CHUNKS, eviction_mode: "ChunkStreamGroupConfig.EvictionMode" = EvictionMode.LOSSY
+        self,
+        *,
+        max_chunks: int = DEFAULT_MAX_CHUNKS,
+        eviction_mode: "ChunkStreamGroupConfig.EvictionMode" = EvictionMode.LOSSY,
+        lossy_grace: Optional[float] = None,
     ) -> None:
         self.max_chunks = max_chunks
         self.eviction_mode = eviction_mode
+        self.lossy_grace = lossy_grace
 
     @property
     def max_chunks(self) -> int:
@@ -383,11 +389,36 @@ class ChunkStreamGroupConfig:
         except ValueError:
             raise ValueError(f"invalid eviction mode {value!r}") from None
 
+    @property
+    def lossy_grace(self) -> Optional[float]:
+        """LOSSY only (not in spead2): seconds a member waits, before it
+        evicts chunks another member still receiving has not finished, for
+        that member to move on by itself. ``None`` is the library default
+        (5 ms), 0 never waits (spead2's behaviour). See docs/tuning.md."""
+        return self._lossy_grace
+
+    @lossy_grace.setter
+    def lossy_grace(self, value: Optional[float]) -> None:
+        if value is not None:
+            value = float(value)
+            if not (0 <= value <= 3600):
+                raise ValueError("lossy_grace must be None or between 0 and 3600 seconds")
+        self._lossy_grace = value
+
+    def _grace_us(self) -> int:
+        """The value for cg_group_config_set_lossy_grace."""
+        if self._lossy_grace is None:
+            return 0
+        return max(1, round(self._lossy_grace * 1e6)) if self._lossy_grace > 0 else -1
+
     def __copy__(self) -> "ChunkStreamGroupConfig":
-        return ChunkStreamGroupConfig(max_chunks=self._max_chunks, eviction_mode=self._eviction_mode)
+        return ChunkStreamGroupConfig(
+            max_chunks=self._max_chunks, eviction_mode=self._eviction_mode, lossy_grace=self._lossy_grace
+        )
 
     def __repr__(self) -> str:
-        return f"ChunkStreamGroupConfig(max_chunks={self._max_chunks}, eviction_mode={self._eviction_mode!s})"
+        extra = "" if self._lossy_grace is None else f", lossy_grace={self._lossy_grace}"
+        return f"ChunkStreamGroupConfig(max_chunks={self._max_chunks}, eviction_mode={self._eviction_mode!s}{extra})"
 
 
 # ---------------------------------------------------------------- AF_XDP

@@ -321,6 +321,7 @@ class ChunkStreamRingGroup(Sequence):  # type: ignore[type-arg]
         try:
             _ffi.check(lib.cg_group_config_set_max_chunks(gc_, config.max_chunks))
             _ffi.check(lib.cg_group_config_set_eviction_mode(gc_, int(config.eviction_mode)))
+            _ffi.check(lib.cg_group_config_set_lossy_grace(gc_, config._grace_us()))
             gptr = _ffi.check_ptr(
                 lib.cg_ring_group_new(gc_, data_ringbuffer._ptr, free_ringbuffer._ptr), "cg_ring_group_new"
             )
