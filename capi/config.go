@@ -6,8 +6,8 @@ package main
 import "C"
 
 import (
-	"time"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/chunkgroup/chunkgroup/core/recv"
