@@ -26,6 +26,7 @@ type rigConfig struct {
 	chunks       int // chunks in circulation (also each ring's capacity)
 	maxHeaps     int
 	lossless     bool
+	lossyGrace   time.Duration // GroupConfig.LossyGrace (0: the default)
 }
 
 // rig is a ring group with its rings, member streams and chunks, placing
@@ -52,6 +53,7 @@ func newRig(cfg rigConfig) (*rig, error) {
 	if cfg.lossless {
 		gcfg.EvictionMode = recv.Lossless
 	}
+	gcfg.LossyGrace = cfg.lossyGrace
 	g, err := recv.NewRingGroup(gcfg, data, free)
 	if err != nil {
 		return nil, err

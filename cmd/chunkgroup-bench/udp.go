@@ -25,6 +25,7 @@ import (
 
 // udpOptions are the flags shared by the udp and recvmmsg subcommands.
 type udpOptions struct {
+	lossyGrace   time.Duration
 	sc           send.Scenario
 	streams      int
 	rate         float64 // bytes/s on the wire (SPEAD bytes); 0 = unlimited
@@ -64,6 +65,7 @@ func udpFlags(name string, args []string) (udpOptions, error) {
 	fs.IntVar(&o.streamChunks, "stream-chunks", 0, "each member's window in chunks (0: the group's)")
 	fs.IntVar(&o.chunks, "chunks", 16, "chunks in circulation")
 	fs.IntVar(&o.maxHeaps, "max-heaps", recv.DefaultMaxHeaps, "incomplete heaps kept per stream")
+	fs.DurationVar(&o.lossyGrace, "lossy-grace", 0, "LOSSY grace (0: the library default; negative: none, as spead2)")
 	fs.StringVar(&o.sender, "sender", "child", "child (run chunkgroup-send as a separate process) or inproc (core/send in this process)")
 	fs.StringVar(&o.senderBin, "sender-bin", "", "chunkgroup-send path (default: next to this executable, else build/chunkgroup-send)")
 	fs.BoolVar(&o.gso, "gso", false, "sender uses UDP_SEGMENT")
@@ -234,7 +236,7 @@ func groupTrial(o udpOptions, rate float64) (trialResult, error) {
 	// A drain (prefill) measures capacity, not timing luck: LOSSLESS, so a
 	// member that drains its socket faster cannot evict the other's heaps.
 	r, err := newRig(rigConfig{sc: o.sc, streams: o.streams, maxChunks: o.maxChunks, streamChunks: o.streamChunks, chunks: o.chunks,
-		maxHeaps: o.maxHeaps, lossless: o.prefill > 0})
+		maxHeaps: o.maxHeaps, lossless: o.prefill > 0, lossyGrace: o.lossyGrace})
 	if err != nil {
 		return trialResult{}, err
 	}
