@@ -10,6 +10,7 @@ package recv
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
 )
@@ -225,7 +226,22 @@ type GroupConfig struct {
 	EvictionMode EvictionMode
 	Allocate     AllocateFunc
 	Ready        ReadyFunc
+	// FreeRingWait applies to LOSSY ring groups only: how long a member
+	// needing a chunk waits for one on an empty free ring before the group
+	// counts itself starved. A starved group waits no more: the heaps of
+	// chunks it cannot get are dropped and counted (no_chunk_heaps) until the
+	// consumer returns a chunk, so the members keep draining their input
+	// instead of leaving the kernel to drop packets uncounted. 0 means
+	// DefaultFreeRingWait; a negative value waits as long as it takes
+	// (spead2's behaviour). LOSSLESS ring groups always wait.
+	FreeRingWait time.Duration
 }
+
+// DefaultFreeRingWait is FreeRingWait's default: long enough that a
+// consumer that is merely slow (a GC pause, a busy machine) never loses a
+// heap, short enough that a consumer that stopped costs the network input
+// about one second of (uncounted) kernel drops, once.
+const DefaultFreeRingWait = time.Second
 
 // DefaultGroupConfig returns the defaults.
 func DefaultGroupConfig() GroupConfig { return GroupConfig{MaxChunks: DefaultMaxChunks} }
