@@ -233,7 +233,8 @@ type GroupConfig struct {
 	// consumer returns a chunk, so the members keep draining their input
 	// instead of leaving the kernel to drop packets uncounted. 0 means
 	// DefaultFreeRingWait; a negative value waits as long as it takes
-	// (spead2's behaviour). LOSSLESS ring groups always wait.
+	// (spead2's behaviour). LOSSLESS ring groups and standalone ring
+	// streams always wait.
 	FreeRingWait time.Duration
 }
 

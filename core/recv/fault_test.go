@@ -319,3 +319,47 @@ func TestRingGroupLossyStress(t *testing.T) {
 		}
 	}
 }
+
+// A standalone ring stream has no eviction mode: with the consumer gone it
+// blocks as spead2's ring stream does (nothing dropped), and once the
+// consumer is back every chunk arrives, in order and exact.
+func TestRingStreamConsumerGoneBlocks(t *testing.T) {
+	data, _ := ring.New(2)
+	free, _ := ring.New(4)
+	cfg := DefaultStreamConfig()
+	cfg.StreamID = 100 // a member's ID, as gExpect checks
+	s, err := NewRingStream(cfg, gChunkConfig(2, gridPlace(tHeapsPerChunk, tHeapSize), []uint64{1, 2}), data, free)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := s.Group()
+	for i := 0; i < 4; i++ {
+		if err := g.AddFreeChunk(chunk.New(make([]byte, tHeapsPerChunk), make([]byte, tChunkSize), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer gStop(t, g)
+	pkts := heapsPackets(t, seq(0, 40)...) // chunks 0-9
+	stop := stopPacket(t)
+	fed := gGo(func() { s.AddBatch(pkts); s.AddBatch([][]byte{stop}) })
+	time.Sleep(1500 * time.Millisecond) // longer than a LOSSY group would wait
+	select {
+	case <-fed:
+		t.Fatal("the ring stream did not wait for the consumer")
+	default:
+	}
+	var got []readyChunk
+	for {
+		c, err := data.PopTimeout(gBound)
+		if err != nil {
+			break // stopped: the stream's input ended
+		}
+		got = append(got, gSnapshot(c))
+		g.AddFreeChunk(c)
+	}
+	gWithin(t, gBound, "feeder", fed)
+	gExpectChunks(t, got, gIDs(0, 10))
+	if st := s.Stats().Map(); st["no_chunk_heaps"] != 0 || st["heaps"] != 40 {
+		t.Fatalf("stats %v", st)
+	}
+}

@@ -57,7 +57,8 @@ type Group struct {
 	data, free *ring.Ring
 	keptAside  []*chunk.Chunk // readied after the data ring stopped; g.mu
 	readyCtx   *Stream        // whose batch readyToRing counts in (its lock held); g.mu
-	freeWait   time.Duration  // LOSSY: see GroupConfig.FreeRingWait
+	freeWait   time.Duration  // LOSSY: see GroupConfig.FreeRingWait; < 0: wait as long as it takes
+	blocking   bool           // ready blocks on a full data ring (LOSSLESS, standalone ring streams)
 	starved    bool           // LOSSY: a wait for a free chunk timed out; g.mu
 
 	// LOSSY ring groups never block readying a chunk: a chunk that finds
@@ -110,7 +111,7 @@ func NewRingGroup(cfg GroupConfig, data, free *ring.Ring) (*Group, error) {
 		g.freeWait = DefaultFreeRingWait
 	}
 	if cfg.EvictionMode == Lossless {
-		g.freeWait = -1 // LOSSLESS waits, exactly as spead2
+		g.freeWait, g.blocking = -1, true // LOSSLESS waits, exactly as spead2
 	}
 	g.cfg.Allocate = g.allocateFromRing
 	g.cfg.Ready = g.readyToRing
@@ -140,6 +141,10 @@ func NewRingStream(cfg StreamConfig, ccfg ChunkStreamConfig, data, free *ring.Ri
 	if err != nil {
 		return nil, err
 	}
+	// A standalone stream has no eviction mode to choose: it blocks on both
+	// rings as spead2's ring stream does (LOSSY's drop-and-count when the
+	// consumer stops is for groups, where the user opts in with the mode).
+	g.freeWait, g.blocking = -1, true
 	return g.EmplaceBack(cfg, ccfg)
 }
 
@@ -452,7 +457,8 @@ func (g *Group) Stop() []*chunk.Chunk {
 func (g *Group) Stopped() bool { return g.stopping.Load() }
 
 // allocateFromRing is a ring group's allocate: pop a free chunk; a stopped
-// free ring gives no chunk. LOSSLESS waits as long as it takes (spead2).
+// free ring gives no chunk. LOSSLESS (and a standalone ring stream) waits
+// as long as it takes (spead2).
 // LOSSY waits at most freeWait for the consumer to return a chunk; after
 // such a wait has timed out the group is starved and does not wait again
 // until a chunk comes back, so the members keep draining their input and
@@ -492,13 +498,13 @@ func (g *Group) allocateFromRing(_ int64, _ []uint64) *chunk.Chunk {
 	return c
 }
 
-// readyToRing is a ring group's ready (g.mu held). LOSSLESS pushes to the
-// data ring, blocking while it is full (counted in worker_blocked), as
-// spead2 does. LOSSY never blocks: a chunk that finds the data ring full
+// readyToRing is a ring group's ready (g.mu held). LOSSLESS (and a
+// standalone ring stream) pushes to the data ring, blocking while it is
+// full (counted in worker_blocked), as spead2 does. LOSSY never blocks: a chunk that finds the data ring full
 // (also counted in worker_blocked) is queued for the flusher. Once the data
 // ring has stopped, the chunk is kept aside for Stop to hand back.
 func (g *Group) readyToRing(c *chunk.Chunk, batch []uint64) {
-	if g.cfg.EvictionMode == Lossless {
+	if g.blocking {
 		err := g.data.TryPush(c)
 		if errors.Is(err, ring.ErrFull) {
 			batch[StatWorkerBlocked]++
