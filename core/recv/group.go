@@ -458,13 +458,12 @@ func (g *Group) Stopped() bool { return g.stopping.Load() }
 
 // allocateFromRing is a ring group's allocate: pop a free chunk; a stopped
 // free ring gives no chunk. LOSSLESS (and a standalone ring stream) waits
-// as long as it takes (spead2).
-// LOSSY waits at most freeWait for the consumer to return a chunk; after
-// such a wait has timed out the group is starved and does not wait again
-// until a chunk comes back, so the members keep draining their input and
-// the heaps of the chunks that could not be had are counted
-// (no_chunk_heaps) instead of being dropped silently by the kernel. The
-// wait holds g.mu, which is why it is bounded. g.mu held.
+// as long as it takes (spead2). LOSSY waits at most freeWait for the
+// consumer to return a chunk; once such a wait has timed out the group is
+// starved and does not wait again until a chunk comes back, so the members
+// keep draining their input and the heaps of the chunks it could not have
+// are counted (no_chunk_heaps) instead of being dropped by the kernel
+// uncounted. The wait holds g.mu, which is why it is bounded. g.mu held.
 func (g *Group) allocateFromRing(_ int64, _ []uint64) *chunk.Chunk {
 	// A stopped free ring still hands out what it holds (Pop drains), but
 	// behaviour.md section 5 says a stopped free ring yields no chunk: a
@@ -500,9 +499,10 @@ func (g *Group) allocateFromRing(_ int64, _ []uint64) *chunk.Chunk {
 
 // readyToRing is a ring group's ready (g.mu held). LOSSLESS (and a
 // standalone ring stream) pushes to the data ring, blocking while it is
-// full (counted in worker_blocked), as spead2 does. LOSSY never blocks: a chunk that finds the data ring full
-// (also counted in worker_blocked) is queued for the flusher. Once the data
-// ring has stopped, the chunk is kept aside for Stop to hand back.
+// full (counted in worker_blocked), as spead2 does. LOSSY never blocks: a
+// chunk that finds the data ring full (also counted in worker_blocked) is
+// queued for the flusher. Once the data ring has stopped, the chunk is kept
+// aside for Stop to hand back.
 func (g *Group) readyToRing(c *chunk.Chunk, batch []uint64) {
 	if g.blocking {
 		err := g.data.TryPush(c)
