@@ -127,8 +127,8 @@ fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 ## soak: a 4-member group on loopback at RATE for DURATION (loss, RSS, fds,
-## threads every 10 s; bench/out/soak.png), then 10000 lifetime cycles in Go
-## and Python; fails if anything grows without bound
+## threads every 10 s; bench/out/soak.png), then 10000 lifetime cycles in Go,
+## C and Python; fails if anything grows without bound
 DURATION ?= 10m
 RATE     ?= 1Gb/s
 CYCLES   ?= 10000
@@ -137,6 +137,10 @@ soak: $(STAMP)
 	$(VPY) -m pip install -q matplotlib || echo "matplotlib did not install: no plot"
 	$(VPY) bench/soak.py --duration $(DURATION) --rate $(RATE)
 	CHUNKGROUP_CYCLES=$(CYCLES) $(GO) test -count=1 -run TestGroupLifetimeCyclesUnderTraffic -v ./core/transport
+	@mkdir -p $(BUILD)/ctest
+	$(CC) -std=c99 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -O2 -Iinclude tests/c/lifetime_cycles.c \
+		-o $(BUILD)/ctest/lifetime_cycles -L$(BUILD) -lchunkgroup -lpthread
+	CHUNKGROUP_CYCLES=$(CYCLES) LD_LIBRARY_PATH=$(BUILD) $(BUILD)/ctest/lifetime_cycles
 	CHUNKGROUP_CYCLES=$(CYCLES) $(VPY) -m pytest -q -s tests/python/test_lifetime.py -k cycles_under_traffic
 
 clean:

@@ -98,6 +98,7 @@ func goLayout() []layoutEntry {
 		{"CG_STAT_BAD_PLACEMENT_HEAPS", recv.StatBadPlacementHeaps},
 		{"CG_STAT_MALFORMED_PACKETS", recv.StatMalformedPackets},
 		{"CG_STAT_FAR_JUMP_HEAPS", recv.StatFarJumpHeaps},
+		{"CG_STAT_NO_CHUNK_HEAPS", recv.StatNoChunkHeaps},
 		{"CG_STAT_HEAPS", recv.StatHeaps}, {"CG_STAT_PACKETS", recv.StatPackets},
 	}
 }

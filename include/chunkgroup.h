@@ -136,7 +136,8 @@ extern "C" {
  * libchunkgroup.so.CG_ABI_VERSION. 2: a third safety statistic
  * (CG_STAT_FAR_JUMP_HEAPS), so custom statistics start at index 14.
  * 3: cg_sender_config and cg_grid start with a size field, so they can
- * grow without another bump. */
+ * grow without another bump; CG_STAT_NO_CHUNK_HEAPS, so custom statistics
+ * start at index 15. */
 #define CG_ABI_VERSION 3
 
 /* Status codes. */
@@ -193,7 +194,11 @@ extern "C" {
 #define CG_STAT_BAD_PLACEMENT_HEAPS      11
 #define CG_STAT_MALFORMED_PACKETS        12
 #define CG_STAT_FAR_JUMP_HEAPS           13
-#define CG_NUM_STANDARD_STATS            14
+/* Heaps dropped because their chunk had no memory: allocate returned NULL,
+ * or a LOSSY ring group's free ring stayed empty (the consumer stopped
+ * returning chunks) for more than a second. */
+#define CG_STAT_NO_CHUNK_HEAPS           14
+#define CG_NUM_STANDARD_STATS            15
 
 /* ------------------------------------------------------------------ */
 /* Types                                                               */

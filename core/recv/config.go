@@ -230,11 +230,22 @@ type GroupConfig struct {
 	// still receiving has not finished, it waits up to this long for that
 	// member to move on by itself. A member that takes in no batch during a
 	// whole grace is idle from then on, until it takes in a batch: it is
-	// flushed without a wait, as behaviour.md requires. It absorbs the scheduling jitter of members sharing cores,
-	// which otherwise loses the slower member's heaps (too_old_heaps) well
-	// below the rate the receivers can sustain. 0 means DefaultLossyGrace;
+	// flushed without a wait, as behaviour.md requires. It absorbs the scheduling
+	// jitter of members sharing cores, which otherwise loses the slower
+	// member's heaps (too_old_heaps) well below the rate the receivers can
+	// sustain. 0 means DefaultLossyGrace;
 	// negative means no wait (spead2's behaviour).
 	LossyGrace time.Duration
+	// FreeRingWait applies to LOSSY ring groups only: how long a member
+	// needing a chunk waits for one on an empty free ring before the group
+	// counts itself starved. A starved group waits no more: the heaps of
+	// chunks it cannot get are dropped and counted (no_chunk_heaps) until the
+	// consumer returns a chunk, so the members keep draining their input
+	// instead of leaving the kernel to drop packets uncounted. 0 means
+	// DefaultFreeRingWait; a negative value waits as long as it takes
+	// (spead2's behaviour). LOSSLESS ring groups and standalone ring
+	// streams always wait.
+	FreeRingWait time.Duration
 }
 
 // DefaultLossyGrace is the LOSSY grace of GroupConfig (docs/tuning.md,
@@ -242,6 +253,12 @@ type GroupConfig struct {
 // it): a few milliseconds cover a member descheduled for a time slice,
 // and cost a fast member nothing that its socket buffer cannot hold.
 const DefaultLossyGrace = 5 * time.Millisecond
+
+// DefaultFreeRingWait is FreeRingWait's default: long enough that a
+// consumer that is merely slow (a GC pause, a busy machine) never loses a
+// heap, short enough that a consumer that stopped costs the network input
+// about one second of (uncounted) kernel drops, once.
+const DefaultFreeRingWait = time.Second
 
 // DefaultGroupConfig returns the defaults.
 func DefaultGroupConfig() GroupConfig { return GroupConfig{MaxChunks: DefaultMaxChunks} }

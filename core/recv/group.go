@@ -75,7 +75,24 @@ type Group struct {
 
 	// Ring groups only.
 	data, free *ring.Ring
-	keptAside  []*chunk.Chunk // readyMu
+	keptAside  []*chunk.Chunk // readied after the data ring stopped; readyMu
+	readyCtx   *Stream        // the deliverer, whose batch readyToRing counts in (its lock held); readyMu
+	freeWait   time.Duration  // LOSSY: see GroupConfig.FreeRingWait; < 0: wait as long as it takes
+	blocking   bool           // ready blocks on a full data ring (LOSSLESS, standalone ring streams)
+	starved    bool           // LOSSY: a wait for a free chunk timed out; the allocator's (allocBusy)
+
+	// LOSSY ring groups never block readying a chunk: a chunk that finds
+	// the data ring full waits here, in chunk ID order, and one flusher
+	// goroutine pushes the queue (blocking, outside every group lock) as
+	// the consumer makes room. The queue holds at most the chunks in
+	// circulation. pendMu is taken after readyMu, never before; the flusher
+	// takes only pendMu, so a deliverer never waits for the consumer.
+	pendMu   sync.Mutex
+	pending  []*chunk.Chunk // pending[pendHead:] wait for the data ring
+	pendHead int
+	flushing bool           // a flusher is running; readies must queue behind it
+	pendKept []*chunk.Chunk // the flusher found the data ring stopped
+	flushWG  sync.WaitGroup
 }
 
 // NewGroup makes a group that obtains chunks from cfg.Allocate and passes
@@ -116,6 +133,13 @@ func NewRingGroup(cfg GroupConfig, data, free *ring.Ring) (*Group, error) {
 	}
 	g := newGroup(cfg)
 	g.data, g.free = data, free
+	g.freeWait = cfg.FreeRingWait
+	if g.freeWait == 0 {
+		g.freeWait = DefaultFreeRingWait
+	}
+	if cfg.EvictionMode == Lossless {
+		g.freeWait, g.blocking = -1, true // LOSSLESS waits, exactly as spead2
+	}
 	g.cfg.Allocate = g.allocateFromRing
 	g.cfg.Ready = g.readyToRing
 	return g, nil
@@ -144,6 +168,10 @@ func NewRingStream(cfg StreamConfig, ccfg ChunkStreamConfig, data, free *ring.Ri
 	if err != nil {
 		return nil, err
 	}
+	// A standalone stream has no eviction mode to choose: it blocks on both
+	// rings as spead2's ring stream does (LOSSY's drop-and-count when the
+	// consumer stops is for groups, where the user opts in with the mode).
+	g.freeWait, g.blocking = -1, true
 	return g.EmplaceBack(cfg, ccfg)
 }
 
@@ -328,6 +356,8 @@ func (g *Group) deliverRound(s *Stream) bool {
 	}
 	g.mu.Unlock()
 	defer g.readyMu.Unlock() // also if a Go ready callback panics
+	g.readyCtx = s
+	defer func() { g.readyCtx = nil }()
 	for i, c := range g.deliverBuf {
 		g.deliverBuf[i] = nil
 		g.cfg.Ready(c, s.batch)
@@ -687,6 +717,14 @@ func (g *Group) Stop() []*chunk.Chunk {
 		kept = g.keptAside
 		g.keptAside = nil
 		g.readyMu.Unlock()
+		// A flusher's push fails at once on the stopped data ring; after
+		// this no goroutine of the group holds a chunk.
+		g.flushWG.Wait()
+		g.pendMu.Lock()
+		kept = append(kept, g.pendKept...)
+		kept = append(kept, g.pending[g.pendHead:]...) // none: the flusher emptied it
+		g.pendKept, g.pending, g.pendHead = nil, nil, 0
+		g.pendMu.Unlock()
 		for _, m := range members {
 			m.release()
 		}
@@ -701,8 +739,15 @@ func (g *Group) Stop() []*chunk.Chunk {
 // Stopped reports whether Stop has been called.
 func (g *Group) Stopped() bool { return g.stopping.Load() }
 
-// allocateFromRing is a ring group's allocate: pop a free chunk (blocking);
-// a stopped free ring gives no chunk.
+// allocateFromRing is a ring group's allocate: pop a free chunk; a stopped
+// free ring gives no chunk. LOSSLESS (and a standalone ring stream) waits
+// as long as it takes (spead2). LOSSY waits at most freeWait for the
+// consumer to return a chunk; once such a wait has timed out the group is
+// starved and does not wait again until a chunk comes back, so the members
+// keep draining their input and the heaps of the chunks it could not have
+// are counted (no_chunk_heaps) instead of being dropped by the kernel
+// uncounted. Called by the one allocating member (allocBusy), g.mu not
+// held: other members keep filling their chunks meanwhile.
 func (g *Group) allocateFromRing(_ int64, _ []uint64) *chunk.Chunk {
 	// A stopped free ring still hands out what it holds (Pop drains), but
 	// behaviour.md section 5 says a stopped free ring yields no chunk: a
@@ -712,27 +757,100 @@ func (g *Group) allocateFromRing(_ int64, _ []uint64) *chunk.Chunk {
 	if g.stopping.Load() || g.free.Stopped() {
 		return nil
 	}
-	c, err := g.free.Pop()
+	var c *chunk.Chunk
+	var err error
+	switch {
+	case g.freeWait < 0:
+		c, err = g.free.Pop()
+	default:
+		c, err = g.free.TryPop()
+		if errors.Is(err, ring.ErrEmpty) && !g.starved {
+			c, err = g.free.PopTimeout(g.freeWait)
+			if errors.Is(err, ring.ErrTimeout) {
+				g.starved = true
+				logx.Logf(logx.Warning, "LOSSY ring group: no free chunk for %v; dropping heaps "+
+					"(counted in no_chunk_heaps) until the consumer returns chunks", g.freeWait)
+			}
+		}
+	}
 	if err != nil {
 		return nil
 	}
+	g.starved = false
 	c.ClearPresent()
 	return c
 }
 
-// readyToRing is a ring group's ready: push to the data ring, blocking when
-// it is full (counted in worker_blocked); once the data ring has stopped,
-// the chunk is kept aside for Stop to hand back. readyMu held (the
-// deliverer), g.mu not.
+// readyToRing is a ring group's ready, called by the deliverer (readyMu
+// held, g.mu not). LOSSLESS (and a standalone ring stream) pushes to the
+// data ring, blocking while it is full (counted in worker_blocked), as
+// spead2 does. LOSSY never blocks: a chunk that finds the data ring full
+// (also counted in worker_blocked) is queued for the flusher. Once the
+// data ring has stopped, the chunk is kept aside for Stop to hand back.
 func (g *Group) readyToRing(c *chunk.Chunk, batch []uint64) {
-	err := g.data.TryPush(c)
-	if errors.Is(err, ring.ErrFull) {
-		batch[StatWorkerBlocked]++
-		err = g.data.Push(c)
+	if g.blocking {
+		err := g.data.TryPush(c)
+		if errors.Is(err, ring.ErrFull) {
+			batch[StatWorkerBlocked]++
+			if g.readyCtx != nil {
+				// Publish the batch so far (this count included): a member
+				// blocked here for good still shows what it took in.
+				g.readyCtx.foldBatch()
+			}
+			err = g.data.Push(c)
+		}
+		if err != nil {
+			g.keptAside = append(g.keptAside, c)
+		}
+		return
 	}
-	if err != nil {
-		g.keptAside = append(g.keptAside, c)
+	g.pendMu.Lock()
+	defer g.pendMu.Unlock()
+	if !g.flushing { // nothing queued: the chunk may go straight in
+		err := g.data.TryPush(c)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ring.ErrFull) {
+			g.keptAside = append(g.keptAside, c) // stopped
+			return
+		}
+		g.flushing = true
+		// The flusher is a producer of the data ring while it holds chunks,
+		// so the ring cannot stop (last member finished) before they are in.
+		// The caller is a member that still is one, so the count is >= 1.
+		g.data.AddProducer()
+		g.flushWG.Add(1)
+		go g.flushPending()
 	}
+	batch[StatWorkerBlocked]++
+	g.pending = append(g.pending, c)
+}
+
+// flushPending pushes the queued chunks onto the data ring in order,
+// blocking outside every group lock, and ends when the queue is empty (or
+// the data ring has stopped: the rest then go back to Stop's caller).
+func (g *Group) flushPending() {
+	defer g.flushWG.Done()
+	defer g.data.RemoveProducer()
+	g.pendMu.Lock()
+	defer g.pendMu.Unlock()
+	for g.pendHead < len(g.pending) {
+		c := g.pending[g.pendHead] // stays queued (for order) until it is in
+		g.pendMu.Unlock()
+		err := g.data.Push(c)
+		g.pendMu.Lock()
+		if err != nil {
+			g.pendKept = append(g.pendKept, g.pending[g.pendHead:]...)
+			g.pendHead = len(g.pending)
+			break
+		}
+		g.pending[g.pendHead] = nil
+		g.pendHead++
+	}
+	clear(g.pending)
+	g.pending, g.pendHead = g.pending[:0], 0
+	g.flushing = false
 }
 
 // AddFreeChunk zeroes the chunk's presence flags and pushes it on the free

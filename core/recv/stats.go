@@ -17,6 +17,11 @@ const (
 	StatBadPlacementHeaps
 	StatMalformedPackets
 	StatFarJumpHeaps
+	// StatNoChunkHeaps counts heaps dropped because their chunk had no
+	// memory: the allocate callback returned none, or a LOSSY ring group's
+	// free ring stayed empty (GroupConfig.FreeRingWait). spead2 drops
+	// these heaps too, uncounted.
+	StatNoChunkHeaps
 	NumStandardStats
 )
 
@@ -35,6 +40,7 @@ var standardStats = [NumStandardStats]StatConfig{
 	{"bad_placement_heaps", StatCounter},
 	{"malformed_packets", StatCounter},
 	{"far_jump_heaps", StatCounter},
+	{"no_chunk_heaps", StatCounter},
 }
 
 // Stats is a consistent snapshot of a stream's statistics.

@@ -608,7 +608,7 @@ func (s *Stream) startHeap(b []byte, p *spead.Packet, i int) *liveHeap {
 
 // place runs the place function for the first packet of a heap and checks
 // the result: false means the heap is rejected, too old, has no chunk, or
-// is badly placed (each counted, except a missing chunk).
+// is badly placed (each counted).
 func (s *Stream) place(b []byte, p *spead.Packet, i int) (c *chunk.Chunk, off, index uintptr, ok bool) {
 	pd, scratch := s.runPlace(b, p, i)
 	if pd.ChunkID < 0 {
@@ -626,6 +626,12 @@ func (s *Stream) place(b []byte, p *spead.Packet, i int) (c *chunk.Chunk, off, i
 		return nil, 0, 0, false
 	}
 	if c == nil {
+		// No memory for this chunk (allocate gave none, or a LOSSY ring
+		// group's free ring ran dry). Heaps refused because the group is
+		// stopping are not drops of that kind: the user asked for them to end.
+		if !s.group.stopping.Load() {
+			s.batch[StatNoChunkHeaps]++
+		}
 		return nil, 0, 0, false
 	}
 	off, index = pd.HeapOffset, pd.HeapIndex

@@ -78,7 +78,9 @@ func FuzzTCPFraming(f *testing.F) {
 		var want [][]byte
 		var wantErr error
 		for off < len(data) {
-			n, lerr := spead.Length(data[off:])
+			// A framer holds at most maxSize bytes of a packet, so only
+			// those may decide (a header longer than that is too large).
+			n, lerr := spead.Length(data[off:min(len(data), off+maxSize)])
 			if lerr == spead.ErrShort && len(data)-off < maxSize {
 				wantErr = ErrTruncated
 				break
@@ -112,4 +114,22 @@ func FuzzTCPFraming(f *testing.F) {
 			t.Fatalf("error %v, want %v", err, wantErr)
 		}
 	})
+}
+
+// A header longer than max_size is refused as too large however the stream
+// is cut: in one piece (all its items at hand) or byte by byte. Before, the
+// whole header in one read was parsed and refused for a missing item, a
+// different reason for the same bytes (FuzzTCPFraming, 3.5M executions).
+func TestTCPFramingLongHeaderAnyCut(t *testing.T) {
+	const maxSize = 1024
+	hdr := []byte{0x53, 0x04, 0x02, 0x06, 0, 0, 0, 152} // 152 items: 1224-byte header
+	stream := append(hdr, bytes.Repeat([]byte{'0'}, 4000)...)
+	for _, sizes := range [][]byte{nil, {1}, {64}, {255}} {
+		r := &TCPReader{maxSize: maxSize, buf: make([]byte, 4*maxSize), packets: make([][]byte, 0, DefaultBatchSize)}
+		var sink collect
+		err := r.readLoop(&pieces{data: bytes.Clone(stream), sizes: sizes}, &sink)
+		if len(sink.got) != 0 || !errors.Is(err, ErrPacketTooLarge) {
+			t.Fatalf("pieces %v: %d packets, error %v; want none and ErrPacketTooLarge", sizes, len(sink.got), err)
+		}
+	}
 }

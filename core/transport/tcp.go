@@ -216,7 +216,11 @@ func (r *TCPReader) readLoop(conn byteStream, sink recv.Sink) error {
 		pk := r.packets[:0]
 		var perr error
 		for {
-			plen, err := spead.Length(buf[head:tail])
+			// Length sees at most maxSize bytes, so a header longer than
+			// that is always "too large", however the stream was cut: with
+			// more bytes at hand its items would be parsed and the same
+			// stream could fail for another reason (found by FuzzTCPFraming).
+			plen, err := spead.Length(buf[head:min(tail, head+maxSize)])
 			if err == spead.ErrShort {
 				if tail-head >= maxSize {
 					perr = fmt.Errorf("transport: TCP stream offset %d: header longer than %d bytes: %w", consumed+int64(head), maxSize, ErrPacketTooLarge)

@@ -11,6 +11,7 @@ STANDARD = [
     "packets", "batches", "max_batch", "heaps", "incomplete_heaps_evicted",
     "incomplete_heaps_flushed", "single_packet_heaps", "search_dist", "worker_blocked",
     "too_old_heaps", "rejected_heaps", "bad_placement_heaps", "malformed_packets", "far_jump_heaps",
+    "no_chunk_heaps",
 ]
 
 
@@ -26,7 +27,7 @@ def test_stream_config_defaults():
     assert c.memcpy == chunkgroup.MEMCPY_NONTEMPORAL
     assert [s.name for s in c.stats] == STANDARD
     assert c.stats[2].mode == recv.StreamStatConfig.Mode.MAXIMUM
-    assert c.next_stat_index() == 14
+    assert c.next_stat_index() == 15
 
 
 def test_stream_config_properties():
@@ -59,14 +60,14 @@ def test_stream_config_setter_invalid():
 
 def test_custom_stats_agree_with_native():
     c = recv.StreamConfig()
-    assert c.add_stat("foo") == 14
-    assert c.add_stat("bar", recv.StreamStatConfig.Mode.MAXIMUM) == 15
-    assert c.next_stat_index() == 16
+    assert c.add_stat("foo") == 15
+    assert c.add_stat("bar", recv.StreamStatConfig.Mode.MAXIMUM) == 16
+    assert c.next_stat_index() == 17
     with pytest.raises(ValueError):
         c.add_stat("foo")
     with pytest.raises(ValueError):
         c.add_stat("heaps")
-    assert c.get_stat_index("bar") == 15
+    assert c.get_stat_index("bar") == 16
     assert c.get_stat_index("heaps") == 3
     with pytest.raises(KeyError):
         c.get_stat_index("nope")
@@ -75,7 +76,7 @@ def test_custom_stats_agree_with_native():
     native = recv._native_stream_config(c)
     lib, ffi = _ffi.lib, _ffi.ffi
     try:
-        assert lib.cg_stream_config_stat_count(native) == len(c.stats) == 16
+        assert lib.cg_stream_config_stat_count(native) == len(c.stats) == 17
         idx = ffi.new("size_t *")
         for i, s in enumerate(c.stats):
             assert ffi.string(lib.cg_stream_config_stat_name(native, i)).decode() == s.name
@@ -92,7 +93,7 @@ def test_custom_stat_indices_property(names):
     c = recv.StreamConfig()
     names = [n for n in names if n not in STANDARD]
     for i, n in enumerate(names):
-        assert c.add_stat(n) == 14 + i
+        assert c.add_stat(n) == 15 + i
     assert [s.name for s in c.stats] == STANDARD + names
 
 
@@ -219,37 +220,38 @@ def _stats(values, extra=()):
 
 
 def test_stream_stats_access():
-    values = list(range(100, 116))
+    values = list(range(100, 117))
     s = _stats(values, [("custom", recv.StreamStatConfig.Mode.COUNTER), ("peak", recv.StreamStatConfig.Mode.MAXIMUM)])
     assert s.packets == 100 and s.batches == 101 and s.max_batch == 102 and s.heaps == 103
     assert s.incomplete_heaps_evicted == 104 and s.incomplete_heaps_flushed == 105
     assert s.single_packet_heaps == 106 and s.search_dist == 107 and s.worker_blocked == 108
     assert s["too_old_heaps"] == 109 and s["rejected_heaps"] == 110 and s["far_jump_heaps"] == 113
-    assert s["custom"] == 114
-    assert s[0] == 100 and s[15] == 115 and s[-1] == 115
-    assert len(s) == 16
+    assert s["no_chunk_heaps"] == 114
+    assert s["custom"] == 115
+    assert s[0] == 100 and s[16] == 116 and s[-1] == 116
+    assert len(s) == 17
     assert list(s) == STANDARD + ["custom", "peak"]
     assert s.keys() == STANDARD + ["custom", "peak"]
     assert s.values() == values
-    assert s.items()[14] == ("custom", 114)
-    assert s.get("peak") == 115 and s.get("nope") is None and s.get("nope", 5) == 5
+    assert s.items()[15] == ("custom", 115)
+    assert s.get("peak") == 116 and s.get("nope") is None and s.get("nope", 5) == 5
     assert "custom" in s and "nope" not in s
     with pytest.raises(KeyError):
         s["nope"]
     with pytest.raises(IndexError):
-        s[16]
+        s[17]
     with pytest.raises(AttributeError):
         s.nope
 
 
 def test_stream_stats_add():
     extra = [("custom", recv.StreamStatConfig.Mode.COUNTER), ("peak", recv.StreamStatConfig.Mode.MAXIMUM)]
-    a = _stats([1] * 16, extra)
-    b = _stats([2] * 16, extra)
+    a = _stats([1] * 17, extra)
+    b = _stats([2] * 17, extra)
     c = a + b
     assert c.packets == 3 and c.max_batch == 2 and c["custom"] == 3 and c["peak"] == 2
     with pytest.raises(ValueError):
-        a + _stats([0] * 14)
+        a + _stats([0] * 15)
 
 
 def test_recv_public_names_unchanged_by_the_split():

@@ -83,6 +83,7 @@ STANDARD_STATS: Tuple[Tuple[str, StreamStatConfig.Mode], ...] = (
     ("bad_placement_heaps", _C),
     ("malformed_packets", _C),
     ("far_jump_heaps", _C),
+    ("no_chunk_heaps", _C),
 )
 assert len(STANDARD_STATS) == lib.CG_NUM_STANDARD_STATS
 
