@@ -873,35 +873,7 @@ func TestGroupBlockedReadyDoesNotHoldOtherMembers(t *testing.T) {
 		}
 		rec.readyFn(c, bs)
 	}
-	g, err := NewGroup(GroupConfig{MaxChunks: 4, EvictionMode: Lossless, Allocate: rec.allocate, Ready: ready})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var members []*Stream
-	for i := 0; i < 2; i++ {
-		cfg := DefaultStreamConfig()
-		cfg.StreamID = uintptr(100 + i)
-		s, err := g.EmplaceBack(cfg, gChunkConfig(1, gridPlace(tHeapsPerChunk, tHeapSize), []uint64{1, 2}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, s)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-		gStop(t, g)
-	})
-	feed := func(m int, cnts ...uint64) {
-		for _, c := range cnts {
-			if !members[m].AddBatch(heapPackets(t, c, tHeapSize, tPacketPayload)) {
-				t.Errorf("member %d refused heap %d", m, c)
-			}
-		}
-	}
+	g, members, feed := gCallbackGroup(t, GroupConfig{MaxChunks: 4, EvictionMode: Lossless, Allocate: rec.allocate, Ready: ready}, 2, 1, release)
 	// Member 0 takes the even heaps, member 1 the odd ones; 4 heaps per chunk.
 	feed(0, 0, 2, 4) // member 0 moves to chunk 1 (window of one chunk)
 	// Member 1 moving to chunk 1 frees chunk 0: its ready blocks in member 1.
@@ -922,16 +894,7 @@ func TestGroupBlockedReadyDoesNotHoldOtherMembers(t *testing.T) {
 	gWithin(t, gBound, "member 1 after release", blocked)
 	feed(1, 7, 9, 11)
 	gStop(t, g)
-	ids := rec.readyIDs()
-	if !equalIDs(ids, []int64{0, 1, 2}) {
-		t.Fatalf("ready order %v, want [0 1 2]", ids)
-	}
-	for id := int64(0); id < 3; id++ {
-		c := rec.chunkByID(t, id)
-		for i := 0; i < tHeapsPerChunk; i++ {
-			checkHeap(t, c, uint64(id)*tHeapsPerChunk+uint64(i), i, true)
-		}
-	}
+	gExpectFull(t, rec, 3)
 }
 
 // An allocate that blocks (a ring group waiting for the consumer to return
@@ -954,35 +917,7 @@ func TestGroupBlockedAllocateDoesNotHoldOtherMembers(t *testing.T) {
 		}
 		return rec.allocate(id, bs)
 	}
-	g, err := NewGroup(GroupConfig{MaxChunks: 4, EvictionMode: Lossless, Allocate: allocate, Ready: rec.readyFn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var members []*Stream
-	for i := 0; i < 2; i++ {
-		cfg := DefaultStreamConfig()
-		cfg.StreamID = uintptr(100 + i)
-		s, err := g.EmplaceBack(cfg, gChunkConfig(2, gridPlace(tHeapsPerChunk, tHeapSize), []uint64{1, 2}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, s)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-		gStop(t, g)
-	})
-	feed := func(m int, cnts ...uint64) {
-		for _, c := range cnts {
-			if !members[m].AddBatch(heapPackets(t, c, tHeapSize, tPacketPayload)) {
-				t.Errorf("member %d refused heap %d", m, c)
-			}
-		}
-	}
+	g, members, feed := gCallbackGroup(t, GroupConfig{MaxChunks: 4, EvictionMode: Lossless, Allocate: allocate, Ready: rec.readyFn}, 2, 2, release)
 	feed(0, 0, 2, 4, 6)                       // chunks 0 and 1
 	blocked := gGo(func() { feed(0, 8, 10) }) // chunk 2: its allocate blocks
 	gWithin(t, gBound, "allocate of chunk 2 to start", entered)
@@ -1006,15 +941,7 @@ func TestGroupBlockedAllocateDoesNotHoldOtherMembers(t *testing.T) {
 		t.Errorf("allocate asked for %v, want [0 1 2]", asked)
 	}
 	mu.Unlock()
-	if ids := rec.readyIDs(); !equalIDs(ids, []int64{0, 1, 2}) {
-		t.Fatalf("ready order %v, want [0 1 2]", ids)
-	}
-	for id := int64(0); id < 3; id++ {
-		c := rec.chunkByID(t, id)
-		for i := 0; i < tHeapsPerChunk; i++ {
-			checkHeap(t, c, uint64(id)*tHeapsPerChunk+uint64(i), i, true)
-		}
-	}
+	gExpectFull(t, rec, 3)
 }
 
 // LOSSY grace: a member still receiving, only slower, is given time to
@@ -1023,22 +950,8 @@ func TestGroupBlockedAllocateDoesNotHoldOtherMembers(t *testing.T) {
 // then flushed without waiting.
 func TestLossyGraceKeepsBusySlowMember(t *testing.T) {
 	rec := newRecorder(tHeapsPerChunk, tChunkSize, 0)
-	g, err := NewGroup(GroupConfig{MaxChunks: 2, EvictionMode: Lossy, Allocate: rec.allocate, Ready: rec.readyFn,
-		LossyGrace: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var members []*Stream
-	for i := 0; i < 3; i++ {
-		cfg := DefaultStreamConfig()
-		cfg.StreamID = uintptr(100 + i)
-		s, err := g.EmplaceBack(cfg, gChunkConfig(1, gridPlace(tHeapsPerChunk, tHeapSize), []uint64{1, 2}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, s)
-	}
-	t.Cleanup(func() { gStop(t, g) })
+	g, members, _ := gCallbackGroup(t, GroupConfig{MaxChunks: 2, EvictionMode: Lossy, Allocate: rec.allocate, Ready: rec.readyFn,
+		LossyGrace: 2 * time.Second}, 3, 1, nil)
 	const chunks = 12
 	// Member 0 takes heaps 4k and 4k+1, member 1 heaps 4k+2 and 4k+3
 	// (slowly), member 2 nothing at all after its first heap (idle).
@@ -1076,7 +989,61 @@ func TestLossyGraceKeepsBusySlowMember(t *testing.T) {
 		t.Fatalf("the slow but busy member lost %d heaps to eviction, want 0", got)
 	}
 	gStop(t, g)
-	for id := int64(0); id < chunks; id++ {
+	gExpectFull(t, rec, chunks)
+}
+
+// gCallbackGroup makes a group from cfg with n members of window smax
+// (grid placement, stream IDs 100+i), stopped at cleanup (after closing
+// release, if given and still open), and a function that feeds whole
+// heaps to a member.
+func gCallbackGroup(t *testing.T, cfg GroupConfig, n, smax int, release chan struct{}) (*Group, []*Stream, func(m int, cnts ...uint64)) {
+	t.Helper()
+	g, err := NewGroup(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []*Stream
+	for i := 0; i < n; i++ {
+		scfg := DefaultStreamConfig()
+		scfg.StreamID = uintptr(100 + i)
+		s, err := g.EmplaceBack(scfg, gChunkConfig(smax, gridPlace(tHeapsPerChunk, tHeapSize), []uint64{1, 2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, s)
+	}
+	t.Cleanup(func() {
+		if release != nil {
+			select {
+			case <-release:
+			default:
+				close(release)
+			}
+		}
+		gStop(t, g)
+	})
+	feed := func(m int, cnts ...uint64) {
+		for _, c := range cnts {
+			if !members[m].AddBatch(heapPackets(t, c, tHeapSize, tPacketPayload)) {
+				t.Errorf("member %d refused heap %d", m, c)
+			}
+		}
+	}
+	return g, members, feed
+}
+
+// gExpectFull checks that chunks 0..n-1 were readied in order, each with
+// every heap present and exact.
+func gExpectFull(t *testing.T, rec *recorder, n int64) {
+	t.Helper()
+	var want []int64
+	for id := int64(0); id < n; id++ {
+		want = append(want, id)
+	}
+	if ids := rec.readyIDs(); !equalIDs(ids, want) {
+		t.Fatalf("ready order %v, want %v", ids, want)
+	}
+	for id := int64(0); id < n; id++ {
 		c := rec.chunkByID(t, id)
 		for i := 0; i < tHeapsPerChunk; i++ {
 			checkHeap(t, c, uint64(id)*tHeapsPerChunk+uint64(i), i, true)
