@@ -510,9 +510,14 @@ int  cg_ring_space_fd(cg_ring *ring);
 /* A group with allocate/ready callbacks (both required). NULL: CG_EINVAL,
  * CG_ESTATE for a bad configuration handle. */
 cg_group  *cg_group_new(const cg_group_config *config);
-/* Allocates by popping free (blocking) and readies by pushing data; every
- * member is a producer of data, so data stops once every member's input has
- * ended. The ring handles must stay valid until cg_group_free returns. */
+/* Allocates by popping free and readies by pushing data; every member is a
+ * producer of data, so data stops once every member's input has ended.
+ * LOSSLESS blocks on both rings, as spead2. LOSSY never blocks on a full
+ * data ring (readied chunks queue behind it, in order) and waits at most a
+ * second on an empty free ring; then the heaps of chunks it cannot get are
+ * dropped and counted (CG_STAT_NO_CHUNK_HEAPS) while the members keep
+ * reading, until a chunk comes back. The ring handles must stay valid until
+ * cg_group_free returns. */
 cg_group  *cg_ring_group_new(const cg_group_config *config, cg_ring *data, cg_ring *free);
 /* Adds a member stream (configurations are copied). CG_EINVAL (NULL) when
  * its max_chunks exceeds the group's; CG_ESTATE (NULL) once the group has
