@@ -54,6 +54,7 @@ type Group struct {
 	slots   []*chunk.Chunk // slots[id % gmax] for id in [head, tail)
 	stopped bool
 	readyQ  []*chunk.Chunk // readied, not yet delivered, in ID order
+	queued  atomic.Int64   // len(readyQ), for deliverReady's check without g.mu
 	// allocBusy: a member is in allocate (g.mu released) for the slot
 	// marked allocating; allocations are one at a time, in ID order.
 	allocBusy bool
@@ -311,6 +312,7 @@ func (g *Group) readyLocked(id uint64, _ *Stream) {
 	if c := *sl; c != nil {
 		*sl = nil
 		g.readyQ = append(g.readyQ, c)
+		g.queued.Add(1)
 	}
 }
 
@@ -320,7 +322,15 @@ func (g *Group) readyLocked(id uint64, _ *Stream) {
 // TryLock would have succeeded). s is the caller, whose lock is held: its
 // batch statistics go to the callback. g.mu not held.
 func (g *Group) deliverReady(s *Stream) {
-	for g.readyMu.TryLock() && g.deliverRound(s) {
+	// queued spares the group lock when nothing waits (most calls). It is
+	// raised under g.mu before the queuer calls us, and read after every
+	// readyMu.Unlock: a queuer whose TryLock failed raised it before our
+	// Unlock, so we see it and go round again (atomics are sequentially
+	// consistent).
+	for g.queued.Load() > 0 && g.readyMu.TryLock() {
+		if !g.deliverRound(s) {
+			return // nothing deliverable (empty, or behind an allocation)
+		}
 	}
 }
 
@@ -351,6 +361,7 @@ func (g *Group) deliverRound(s *Stream) bool {
 	rest := copy(g.readyQ, g.readyQ[n:])
 	clear(g.readyQ[rest:])
 	g.readyQ = g.readyQ[:rest]
+	g.queued.Add(-int64(n))
 	if g.waiters > 0 {
 		g.cond.Broadcast() // a member may wait for pending to empty
 	}
@@ -503,6 +514,7 @@ func (g *Group) allocateLocked(s *Stream) {
 					g.readyQ[i] = c
 				} else {
 					g.readyQ = append(g.readyQ[:i], g.readyQ[i+1:]...)
+					g.queued.Add(-1)
 				}
 				break
 			}
@@ -524,6 +536,7 @@ func (g *Group) allocateUnlocked(s *Stream, id uint64) (c *chunk.Chunk) {
 			for i, q := range g.readyQ {
 				if q == allocating {
 					g.readyQ = append(g.readyQ[:i], g.readyQ[i+1:]...)
+					g.queued.Add(-1)
 					break
 				}
 			}

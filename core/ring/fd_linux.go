@@ -3,6 +3,7 @@ package ring
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +16,11 @@ import (
 // or the ring is stopped; space: a slot is free or the ring is stopped), 0
 // otherwise. poll/epoll report an eventfd readable while its counter is
 // non-zero, which gives exact level-triggered readiness.
+//
+// The counters are written after the ring mutex is released (applyFDs,
+// under fdMu), from the state read again then; a change under the mutex
+// only marks them stale. So a consumer woken by the data fd does not find
+// the ring still locked by the pusher's write(2).
 //
 // Mirroring the level rather than the item count means the ring touches an
 // fd only when the level flips (empty <-> non-empty, full <-> not full), so
@@ -32,9 +38,34 @@ type eventFD struct {
 }
 
 type fdState struct {
-	data, space eventFD
-	active      bool    // at least one fd exists
-	scratch     [8]byte // read/write buffer; lives in the Ring, so no allocation
+	data, space eventFD     // fd: r.mu and fdMu to change; level: fdMu
+	active      bool        // at least one fd exists (r.mu)
+	stale       atomic.Bool // the levels may not match the ring state
+	scratch     [8]byte     // read/write buffer (fdMu); in the Ring, so no allocation
+}
+
+func (s *fdState) dirty() bool { return s.stale.Load() }
+
+// applyFDs brings the fds' levels in line with the ring state, outside
+// r.mu. Whoever holds fdMu applies every change: a caller that finds it
+// held returns at once (a popper never waits for a pusher's write(2)), and
+// the holder looks at stale again after every Unlock, which it sees set
+// (atomics are sequentially consistent: the caller set stale before its
+// TryLock failed, so before our Unlock). The state is read after stale is
+// cleared, so nothing between is lost.
+func (r *Ring) applyFDs() {
+	for r.fds.stale.Load() && r.fdMu.TryLock() {
+		if r.fds.stale.Swap(false) {
+			r.mu.Lock()
+			active, data, space := r.fds.active, r.dataReady(), r.spaceReady()
+			r.mu.Unlock()
+			if active {
+				r.fds.set(&r.fds.data, data)
+				r.fds.set(&r.fds.space, space)
+			}
+		}
+		r.fdMu.Unlock()
+	}
 }
 
 func (s *fdState) init() {
@@ -52,20 +83,19 @@ func (s *fdState) get(r *Ring, e *eventFD) (int, error) {
 		return -1, fmt.Errorf("ring: eventfd: %w", err)
 	}
 	e.fd = fd
-	e.level = false
+	e.level = false // counter 0; the caller (DataFD, SpaceFD) applies the level
 	s.active = true
-	s.sync(r)
+	s.stale.Store(true)
 	return fd, nil
 }
 
-// sync brings every existing fd's level in line with the ring state; the
-// caller holds r.mu. Cheap when no fd exists (the common case).
+// sync marks the fds stale after a state change; the caller holds r.mu
+// and releases it with r.unlock, which applies the change. Free when no fd
+// exists (the common case).
 func (s *fdState) sync(r *Ring) {
-	if !s.active {
-		return
+	if s.active {
+		s.stale.Store(true)
 	}
-	s.set(&s.data, r.dataReady())
-	s.set(&s.space, r.spaceReady())
 }
 
 func (s *fdState) set(e *eventFD, want bool) {

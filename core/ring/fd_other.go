@@ -17,3 +17,5 @@ func (s *fdState) init()                            {}
 func (s *fdState) get(*Ring, *eventFD) (int, error) { return -1, errNoFD }
 func (s *fdState) sync(*Ring)                       {}
 func (s *fdState) close()                           {}
+func (s *fdState) dirty() bool                      { return false }
+func (r *Ring) applyFDs()                           {}

@@ -69,6 +69,20 @@ type Ring struct {
 	// producers counts AddProducer calls not yet matched by RemoveProducer.
 	producers int
 	fds       fdState
+	// fdMu serialises the readiness fds' system calls, which run after mu
+	// is released (applyFDs): a consumer woken by the data fd then finds
+	// the ring unlocked instead of blocking on the pusher still inside
+	// write(2). Order: fdMu before mu.
+	fdMu sync.Mutex
+}
+
+// unlock releases mu and brings the readiness fds up to date if a change
+// under mu needs it (never with mu held: see fdMu).
+func (r *Ring) unlock() {
+	r.mu.Unlock()
+	if r.fds.dirty() {
+		r.applyFDs()
+	}
 }
 
 // New returns an empty ring holding at most capacity chunks.
@@ -121,11 +135,11 @@ func (r *Ring) Push(c *chunk.Chunk) error {
 		r.notFull.Wait()
 	}
 	if r.stopped {
-		r.mu.Unlock()
+		r.unlock()
 		return ErrStopped
 	}
 	r.pushLocked(c)
-	r.mu.Unlock()
+	r.unlock()
 	return nil
 }
 
@@ -144,7 +158,7 @@ func (r *Ring) TryPush(c *chunk.Chunk) error {
 	default:
 		r.pushLocked(c)
 	}
-	r.mu.Unlock()
+	r.unlock()
 	return err
 }
 
@@ -161,7 +175,7 @@ func (r *Ring) PushTimeout(c *chunk.Chunk, d time.Duration) error {
 			r.mu.Lock()
 			expired = true
 			r.notFull.Broadcast()
-			r.mu.Unlock()
+			r.unlock()
 		})
 		for !r.stopped && r.n == len(r.buf) && !expired {
 			r.notFull.Wait()
@@ -177,7 +191,7 @@ func (r *Ring) PushTimeout(c *chunk.Chunk, d time.Duration) error {
 	default:
 		r.pushLocked(c)
 	}
-	r.mu.Unlock()
+	r.unlock()
 	return err
 }
 
@@ -189,11 +203,11 @@ func (r *Ring) Pop() (*chunk.Chunk, error) {
 		r.notEmpty.Wait()
 	}
 	if r.n == 0 {
-		r.mu.Unlock()
+		r.unlock()
 		return nil, ErrStopped
 	}
 	c := r.popLocked()
-	r.mu.Unlock()
+	r.unlock()
 	return c, nil
 }
 
@@ -206,11 +220,11 @@ func (r *Ring) TryPop() (*chunk.Chunk, error) {
 		if r.stopped {
 			err = ErrStopped
 		}
-		r.mu.Unlock()
+		r.unlock()
 		return nil, err
 	}
 	c := r.popLocked()
-	r.mu.Unlock()
+	r.unlock()
 	return c, nil
 }
 
@@ -226,7 +240,7 @@ func (r *Ring) PopTimeout(d time.Duration) (*chunk.Chunk, error) {
 			r.mu.Lock()
 			expired = true
 			r.notEmpty.Broadcast()
-			r.mu.Unlock()
+			r.unlock()
 		})
 		for !r.stopped && r.n == 0 && !expired {
 			r.notEmpty.Wait()
@@ -238,11 +252,11 @@ func (r *Ring) PopTimeout(d time.Duration) (*chunk.Chunk, error) {
 		if r.stopped {
 			err = ErrStopped
 		}
-		r.mu.Unlock()
+		r.unlock()
 		return nil, err
 	}
 	c := r.popLocked()
-	r.mu.Unlock()
+	r.unlock()
 	return c, nil
 }
 
@@ -265,7 +279,7 @@ func (r *Ring) stopLocked() bool {
 func (r *Ring) Stop() bool {
 	r.mu.Lock()
 	ok := r.stopLocked()
-	r.mu.Unlock()
+	r.unlock()
 	return ok
 }
 
@@ -304,7 +318,7 @@ func (r *Ring) AddProducerIfRunning() bool {
 // whose producers were never counted).
 func (r *Ring) RemoveProducer() bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	if r.producers <= 0 {
 		return false
 	}
@@ -332,7 +346,7 @@ func (r *Ring) Cap() int { return len(r.buf) }
 // has appeared.
 func (r *Ring) Drain() []*chunk.Chunk {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	if r.n == 0 {
 		return nil
 	}
@@ -357,6 +371,9 @@ func (r *Ring) Drain() []*chunk.Chunk {
 // via TryPop/Stopped). The fd belongs to the ring: do not read, write or
 // close it; it stays valid until Close.
 func (r *Ring) DataFD() (int, error) {
+	defer r.applyFDs() // the new fd's level (after both unlocks)
+	r.fdMu.Lock()
+	defer r.fdMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -368,6 +385,9 @@ func (r *Ring) DataFD() (int, error) {
 // SpaceFD returns a file descriptor that polls readable while the ring has
 // at least one free slot or is stopped. Same ownership rules as DataFD.
 func (r *Ring) SpaceFD() (int, error) {
+	defer r.applyFDs() // the new fd's level (after both unlocks)
+	r.fdMu.Lock()
+	defer r.fdMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -379,6 +399,8 @@ func (r *Ring) SpaceFD() (int, error) {
 // Close stops the ring and closes its readiness fds. Chunks still inside
 // stay there (use Drain to get them back). Close is idempotent.
 func (r *Ring) Close() {
+	r.fdMu.Lock() // no fd system call in flight while they close
+	defer r.fdMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stopLocked()
