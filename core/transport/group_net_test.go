@@ -29,12 +29,8 @@ const (
 	netChunks        = 12 // chunks of data sent
 )
 
-type netGroup struct {
-	g       *recv.Group
-	data    *ring.Ring
-	members []*recv.Stream
-	got     chan []*chunk.Chunk
-}
+// netGroup is the counter-placed ring group of these tests.
+type netGroup struct{ *counterGroup }
 
 // newNetGroup makes the group. LOSSY gets a window wider than the data:
 // members race each other (their goroutines are scheduled independently),
@@ -46,80 +42,12 @@ func newNetGroup(t *testing.T, mode recv.EvictionMode) *netGroup {
 	if mode == recv.Lossy {
 		window = netChunks + 1
 	}
-	data, _ := ring.New(window + 4)
-	free, _ := ring.New(window + 4)
-	gcfg := recv.DefaultGroupConfig()
-	gcfg.MaxChunks = window
-	gcfg.EvictionMode = mode
-	g, err := recv.NewRingGroup(gcfg, data, free)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ng := &netGroup{g: g, data: data, got: make(chan []*chunk.Chunk, 1)}
-	for i := 0; i < netMembers; i++ {
-		scfg := recv.DefaultStreamConfig()
-		scfg.StreamID = uintptr(i)
-		ccfg := recv.DefaultChunkStreamConfig()
-		ccfg.Items = recv.CounterItems()
-		ccfg.MaxChunks = 4
-		ccfg.Place = recv.CounterGrid(netHeapsPerChunk, netHeapSize)
-		s, err := g.EmplaceBack(scfg, ccfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ng.members = append(ng.members, s)
-	}
-	for i := 0; i < window+4; i++ {
-		if err := g.AddFreeChunk(chunk.New(make([]byte, netHeapsPerChunk), make([]byte, netHeapSize*netHeapsPerChunk), nil)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { g.Stop() })
-	return ng
-}
-
-// consume copies every readied chunk until the data ring stops (every
-// member has received its stop heap) and returns the copies on ng.got.
-func (ng *netGroup) consume() {
-	var out []*chunk.Chunk
-	for {
-		c, err := ng.data.Pop()
-		if err != nil {
-			ng.got <- out
-			return
-		}
-		cp := chunk.New(append([]byte(nil), c.Present()...), append([]byte(nil), c.Data()...), nil)
-		cp.ChunkID = c.ChunkID
-		out = append(out, cp)
-		ng.g.AddFreeChunk(c)
-	}
+	return &netGroup{newCounterGroup(t, mode, window, netMembers, netHeapsPerChunk, netHeapSize)}
 }
 
 func (ng *netGroup) check(t *testing.T) {
 	t.Helper()
-	var got []*chunk.Chunk
-	select {
-	case got = <-ng.got:
-	case <-time.After(20 * time.Second):
-		t.Fatal("data ring did not stop after every member received a stop heap")
-	}
-	if len(got) != netChunks {
-		t.Fatalf("got %d chunks, want %d", len(got), netChunks)
-	}
-	for i, c := range got {
-		if c.ChunkID != int64(i) {
-			t.Fatalf("chunk %d has ID %d", i, c.ChunkID)
-		}
-		for slot := 0; slot < netHeapsPerChunk; slot++ {
-			if c.Present()[slot] != 1 {
-				t.Fatalf("chunk %d slot %d missing", i, slot)
-			}
-			cnt := uint64(i*netHeapsPerChunk + slot)
-			if bad := send.CheckPattern(c.Data()[slot*netHeapSize:(slot+1)*netHeapSize], cnt, 0); bad >= 0 {
-				t.Fatalf("chunk %d slot %d byte %d differs", i, slot, bad)
-			}
-		}
-	}
+	ng.checkChunks(t, netChunks)
 	for i, s := range ng.members {
 		st := s.Stats().Map()
 		if st["heaps"] != netChunks*netHeapsPerChunk/netMembers || st["too_old_heaps"] != 0 || st["malformed_packets"] != 0 {

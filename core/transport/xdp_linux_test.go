@@ -24,9 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/chunkgroup/chunkgroup/core/chunk"
 	"github.com/chunkgroup/chunkgroup/core/recv"
-	"github.com/chunkgroup/chunkgroup/core/ring"
 	"github.com/chunkgroup/chunkgroup/core/send"
 	"github.com/chunkgroup/chunkgroup/core/spead"
 	"github.com/chunkgroup/chunkgroup/core/transport"
@@ -57,91 +55,21 @@ func newXDPReader(t *testing.T, ns string, cfg transport.XDPConfig) *transport.X
 	return r
 }
 
-type xdpGroup struct {
-	g       *recv.Group
-	data    *ring.Ring
-	members []*recv.Stream
-	got     chan []*chunk.Chunk
-}
+// xdpGroup is the counter-placed ring group of these tests.
+type xdpGroup struct{ *counterGroup }
 
 // newXDPGroup is a LOSSLESS ring group of n members placing heap cnt at
-// chunk cnt / xdpHeapsPerChunk.
+// chunk cnt / xdpHeapsPerChunk, its consumer already running.
 func newXDPGroup(t *testing.T, n int) *xdpGroup {
 	t.Helper()
-	data, _ := ring.New(xdpChunks + 4)
-	free, _ := ring.New(xdpChunks + 4)
-	gcfg := recv.DefaultGroupConfig()
-	gcfg.MaxChunks = 4
-	gcfg.EvictionMode = recv.Lossless
-	g, err := recv.NewRingGroup(gcfg, data, free)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xg := &xdpGroup{g: g, data: data, got: make(chan []*chunk.Chunk, 1)}
-	for i := 0; i < n; i++ {
-		scfg := recv.DefaultStreamConfig()
-		scfg.StreamID = uintptr(i)
-		ccfg := recv.DefaultChunkStreamConfig()
-		ccfg.Items = recv.CounterItems()
-		ccfg.MaxChunks = 4
-		ccfg.Place = recv.CounterGrid(xdpHeapsPerChunk, xdpHeapSize)
-		s, err := g.EmplaceBack(scfg, ccfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		xg.members = append(xg.members, s)
-	}
-	for i := 0; i < xdpChunks+4; i++ {
-		if err := g.AddFreeChunk(chunk.New(make([]byte, xdpHeapsPerChunk), make([]byte, xdpHeapSize*xdpHeapsPerChunk), nil)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { g.Stop() })
-	go func() {
-		var out []*chunk.Chunk
-		for {
-			c, err := data.Pop()
-			if err != nil {
-				xg.got <- out
-				return
-			}
-			cp := chunk.New(append([]byte(nil), c.Present()...), append([]byte(nil), c.Data()...), nil)
-			cp.ChunkID = c.ChunkID
-			out = append(out, cp)
-			g.AddFreeChunk(c)
-		}
-	}()
+	xg := &xdpGroup{newCounterGroup(t, recv.Lossless, 4, n, xdpHeapsPerChunk, xdpHeapSize)}
+	go xg.consume()
 	return xg
 }
 
 // check waits for the data ring to stop (every member got its stop heap)
 // and compares every chunk byte with the sender's pattern.
-func (xg *xdpGroup) check(t *testing.T) {
-	t.Helper()
-	var got []*chunk.Chunk
-	select {
-	case got = <-xg.got:
-	case <-time.After(20 * time.Second):
-		t.Fatal("data ring did not stop after every member received a stop heap")
-	}
-	if len(got) != xdpChunks {
-		t.Fatalf("got %d chunks, want %d", len(got), xdpChunks)
-	}
-	for i, c := range got {
-		if c.ChunkID != int64(i) {
-			t.Fatalf("chunk %d has ID %d", i, c.ChunkID)
-		}
-		for slot := 0; slot < xdpHeapsPerChunk; slot++ {
-			if c.Present()[slot] != 1 {
-				t.Fatalf("chunk %d slot %d missing", i, slot)
-			}
-			cnt := uint64(i*xdpHeapsPerChunk + slot)
-			if bad := send.CheckPattern(c.Data()[slot*xdpHeapSize:(slot+1)*xdpHeapSize], cnt, 0); bad >= 0 {
-				t.Fatalf("chunk %d slot %d byte %d differs", i, slot, bad)
-			}
-		}
-	}
-}
+func (xg *xdpGroup) check(t *testing.T) { xg.checkChunks(t, xdpChunks) }
 
 func xdpScenario() send.Scenario {
 	return send.Scenario{HeapPayload: xdpHeapSize, PacketPayload: xdpPacketPayload, HeapsPerChunk: xdpHeapsPerChunk}
