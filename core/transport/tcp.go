@@ -148,15 +148,11 @@ func (r *TCPReader) LocalAddr() netip.AddrPort { return r.local }
 // connection ends inside a packet; an error wrapping ErrPacketTooLarge or a
 // spead error for a malformed stream; or the socket error.
 func (r *TCPReader) Run(sink recv.Sink) error {
-	if ok, err := r.lc.start(); !ok {
+	end, ok, err := r.lc.beginPinned(r.cpus)
+	if !ok {
 		return err
 	}
-	defer r.lc.finish()
-	restore, err := pinThread(r.cpus)
-	if err != nil {
-		return err
-	}
-	defer restore()
+	defer end()
 
 	conn, err := r.ln.AcceptTCP()
 	if err != nil {

@@ -77,6 +77,25 @@ func (l *lifecycle) start() (ok bool, err error) {
 	return true, nil
 }
 
+// beginPinned is start, then the calling thread pinned to cpus (when
+// any): the prologue of every socket reader's Run. ok false means Run
+// returns err at once (closed, already running, or the pinning failed);
+// otherwise Run defers end, which unpins and finishes.
+func (l *lifecycle) beginPinned(cpus []int) (end func(), ok bool, err error) {
+	if ok, err := l.start(); !ok {
+		return nil, false, err
+	}
+	restore, err := pinThread(cpus)
+	if err != nil {
+		l.finish()
+		return nil, false, err
+	}
+	return func() {
+		restore()
+		l.finish()
+	}, true, nil
+}
+
 // finish marks Run as returned and releases resources if Close came first.
 func (l *lifecycle) finish() {
 	l.mu.Lock()

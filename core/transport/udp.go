@@ -267,15 +267,11 @@ func (r *UDPReader) recv(fd uintptr) bool {
 // Run receives datagrams and passes them to sink until Close, a sink
 // refusal or a socket error.
 func (r *UDPReader) Run(sink recv.Sink) error {
-	if ok, err := r.lc.start(); !ok {
+	end, ok, err := r.lc.beginPinned(r.cpus)
+	if !ok {
 		return err
 	}
-	defer r.lc.finish()
-	restore, err := pinThread(r.cpus)
-	if err != nil {
-		return err
-	}
-	defer restore()
+	defer end()
 	for {
 		cont, err := r.step(sink)
 		if !cont {

@@ -475,15 +475,11 @@ func (r *XDPReader) wait(fd uintptr) bool {
 // Run hands batches of received datagrams to sink until Close, a sink
 // refusal or a socket error.
 func (r *XDPReader) Run(sink recv.Sink) error {
-	if ok, err := r.lc.start(); !ok {
+	end, ok, err := r.lc.beginPinned(r.cpus)
+	if !ok {
 		return err
 	}
-	defer r.lc.finish()
-	restore, err := pinThread(r.cpus)
-	if err != nil {
-		return err
-	}
-	defer restore()
+	defer end()
 	for !r.lc.closed.Load() {
 		if atomic.LoadUint32(r.rx.producer) == r.rx.local {
 			if err := r.rc.Read(r.waitFn); err != nil {
