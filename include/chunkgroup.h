@@ -456,7 +456,7 @@ int  cg_group_config_set_release(cg_group_config *config, cg_chunk_release_fn fn
  * keeps the pointers it holds; the chunks stay yours but are not to be
  * touched while in the ring. Every blocking call returns CG_ESTOPPED when
  * another thread stops (or frees) the ring. */
-/* capacity 1 .. 2^20; NULL: CG_EINVAL, CG_ENOMEM. */
+/* capacity 1 .. 2^24; NULL: CG_EINVAL, CG_ENOMEM. */
 cg_ring *cg_ring_new(size_t capacity);
 /* Stops the ring (waking blocked callers), hands every chunk still in it
  * to the release function (cg_ring_set_release; without one they are
@@ -707,8 +707,8 @@ int cg_encode_stop(const cg_sender_config *config, uint64_t cnt, uint8_t *out, s
 cg_sender *cg_udp_sender_new(const cg_sender_config *config, const char *const *dests, size_t n);
 /* TCP to one destination "host:port" (connects now). */
 cg_sender *cg_tcp_sender_new(const cg_sender_config *config, const char *dest);
-/* Sends a heap to destination dest, or to cnt % n when dest < 0. A sender
- * is for one thread at a time (calls on one sender are serialised). */
+/* Sends a heap to destination dest, or to cnt % n when dest < 0. Calls on
+ * one sender from several threads are safe and take turns (serialised). */
 int  cg_sender_send_heap(cg_sender *sender, uint64_t cnt, const cg_item *items, size_t n_items,
                          const uint8_t *payload, size_t payload_len, int dest);
 /* Sends a stream-stop heap to dest, or to every destination when dest < 0. */
