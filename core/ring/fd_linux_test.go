@@ -1,7 +1,11 @@
 package ring
 
 import (
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/chunkgroup/chunkgroup/core/chunk"
 
 	"golang.org/x/sys/unix"
 )
@@ -157,5 +161,94 @@ func TestFDWakesPoller(t *testing.T) {
 	waitDone(t, done, "poll after Stop")
 	if !woke {
 		t.Fatal("poll on space fd returned without readiness after Stop")
+	}
+}
+
+// TestFDEmptyPopLowersStaleLevel: a data fd left readable by a pusher that
+// has not yet lowered it again (here: raised by hand, as by a pusher
+// preempted between its write(2) and its check) is lowered by the consumer
+// whose TryPop finds the ring empty, so a poll loop sleeps instead of
+// spinning. Same for the space fd and a TryPush that finds the ring full.
+func TestFDEmptyPopLowersStaleLevel(t *testing.T) {
+	r := newRing(t, 1)
+	cs := chunks(2)
+	data, space := fds(t, r)
+	raise := func(e *eventFD, fd int) {
+		e.written.Store(true)
+		if _, err := unix.Write(fd, []byte{1, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raise(&r.fds.data, data)
+	checkFDs(t, r, true, true, "raised by hand while empty")
+	if _, err := r.TryPop(); err != ErrEmpty {
+		t.Fatalf("TryPop = %v, want ErrEmpty", err)
+	}
+	checkFDs(t, r, false, true, "after TryPop found it empty")
+	raise(&r.fds.data, data)
+	if _, err := r.PopTimeout(0); err != ErrTimeout {
+		t.Fatalf("PopTimeout = %v, want ErrTimeout", err)
+	}
+	checkFDs(t, r, false, true, "after PopTimeout found it empty")
+
+	r.Push(cs[0])
+	raise(&r.fds.space, space)
+	checkFDs(t, r, true, true, "raised by hand while full")
+	if err := r.TryPush(cs[1]); err != ErrFull {
+		t.Fatalf("TryPush = %v, want ErrFull", err)
+	}
+	checkFDs(t, r, true, false, "after TryPush found it full")
+	raise(&r.fds.space, space)
+	if err := r.PushTimeout(cs[1], 0); err != ErrTimeout {
+		t.Fatalf("PushTimeout = %v, want ErrTimeout", err)
+	}
+	checkFDs(t, r, true, false, "after PushTimeout found it full")
+}
+
+// TestFDLevelsConverge: pushers and poppers race with no lock between
+// their fd system calls; whenever they pause, both fds show the ring's
+// state exactly. Run with -race.
+func TestFDLevelsConverge(t *testing.T) {
+	const capacity, workers, rounds, opsPerRound = 3, 4, 200, 50
+	r := newRing(t, capacity)
+	data, space := fds(t, r)
+	cs := chunks(capacity + workers)
+	pool := make(chan *chunk.Chunk, len(cs))
+	for _, c := range cs {
+		pool <- c
+	}
+	deadline := time.Now().Add(bound)
+	for round := 0; round < rounds; round++ {
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; i < opsPerRound; i++ {
+					if (i+w+round)%2 == 0 {
+						select {
+						case c := <-pool:
+							if r.TryPush(c) != nil {
+								pool <- c
+							}
+						default:
+						}
+					} else if c, err := r.TryPop(); err == nil {
+						pool <- c
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		n := r.Len()
+		if got := readable(t, data); got != (n > 0) {
+			t.Fatalf("round %d: %d items, data fd readable = %v", round, n, got)
+		}
+		if got := readable(t, space); got != (n < capacity) {
+			t.Fatalf("round %d: %d items, space fd readable = %v", round, n, got)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rounds took longer than %v", bound)
+		}
 	}
 }

@@ -69,15 +69,11 @@ type Ring struct {
 	// producers counts AddProducer calls not yet matched by RemoveProducer.
 	producers int
 	fds       fdState
-	// fdMu serialises the readiness fds' system calls, which run after mu
-	// is released (applyFDs): a consumer woken by the data fd then finds
-	// the ring unlocked instead of blocking on the pusher still inside
-	// write(2). Order: fdMu before mu.
-	fdMu sync.Mutex
 }
 
 // unlock releases mu and brings the readiness fds up to date if a change
-// under mu needs it (never with mu held: see fdMu).
+// under mu needs it (never with mu held: a consumer woken by the data fd
+// must not find the ring locked by the pusher still inside write(2)).
 func (r *Ring) unlock() {
 	r.mu.Unlock()
 	if r.fds.dirty() {
@@ -105,7 +101,7 @@ func (r *Ring) pushLocked(c *chunk.Chunk) {
 	}
 	r.buf[i] = c
 	r.n++
-	r.fds.sync(r)
+	r.fds.mark(r.n == 1, r.n == len(r.buf)) // flips, unless stopped (then no matter)
 	r.notEmpty.Signal()
 }
 
@@ -119,7 +115,7 @@ func (r *Ring) popLocked() *chunk.Chunk {
 		r.head = 0
 	}
 	r.n--
-	r.fds.sync(r)
+	r.fds.mark(r.n == 0, r.n == len(r.buf)-1)
 	r.notFull.Signal()
 	return c
 }
@@ -159,6 +155,9 @@ func (r *Ring) TryPush(c *chunk.Chunk) error {
 		r.pushLocked(c)
 	}
 	r.unlock()
+	if err == ErrFull || err == ErrTimeout {
+		r.settleSpace() // no "writable, yet full" spin (fd_linux.go)
+	}
 	return err
 }
 
@@ -192,6 +191,9 @@ func (r *Ring) PushTimeout(c *chunk.Chunk, d time.Duration) error {
 		r.pushLocked(c)
 	}
 	r.unlock()
+	if err == ErrFull || err == ErrTimeout {
+		r.settleSpace() // no "writable, yet full" spin (fd_linux.go)
+	}
 	return err
 }
 
@@ -221,6 +223,9 @@ func (r *Ring) TryPop() (*chunk.Chunk, error) {
 			err = ErrStopped
 		}
 		r.unlock()
+		if err != ErrStopped {
+			r.settleData() // no "readable, yet empty" spin (fd_linux.go)
+		}
 		return nil, err
 	}
 	c := r.popLocked()
@@ -253,6 +258,9 @@ func (r *Ring) PopTimeout(d time.Duration) (*chunk.Chunk, error) {
 			err = ErrStopped
 		}
 		r.unlock()
+		if err != ErrStopped {
+			r.settleData() // no "readable, yet empty" spin (fd_linux.go)
+		}
 		return nil, err
 	}
 	c := r.popLocked()
@@ -267,7 +275,7 @@ func (r *Ring) stopLocked() bool {
 		return false
 	}
 	r.stopped = true
-	r.fds.sync(r)
+	r.fds.mark(true, true)
 	r.notEmpty.Broadcast()
 	r.notFull.Broadcast()
 	return true
@@ -361,7 +369,7 @@ func (r *Ring) Drain() []*chunk.Chunk {
 		r.n--
 		out = append(out, c)
 	}
-	r.fds.sync(r)
+	r.fds.mark(true, true)
 	r.notFull.Broadcast()
 	return out
 }
@@ -372,8 +380,8 @@ func (r *Ring) Drain() []*chunk.Chunk {
 // close it; it stays valid until Close.
 func (r *Ring) DataFD() (int, error) {
 	defer r.applyFDs() // the new fd's level (after both unlocks)
-	r.fdMu.Lock()
-	defer r.fdMu.Unlock()
+	r.fds.guard.Lock()
+	defer r.fds.guard.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -386,8 +394,8 @@ func (r *Ring) DataFD() (int, error) {
 // at least one free slot or is stopped. Same ownership rules as DataFD.
 func (r *Ring) SpaceFD() (int, error) {
 	defer r.applyFDs() // the new fd's level (after both unlocks)
-	r.fdMu.Lock()
-	defer r.fdMu.Unlock()
+	r.fds.guard.Lock()
+	defer r.fds.guard.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -399,8 +407,8 @@ func (r *Ring) SpaceFD() (int, error) {
 // Close stops the ring and closes its readiness fds. Chunks still inside
 // stay there (use Drain to get them back). Close is idempotent.
 func (r *Ring) Close() {
-	r.fdMu.Lock() // no fd system call in flight while they close
-	defer r.fdMu.Unlock()
+	r.fds.guard.Lock() // no fd system call in flight while they close
+	defer r.fds.guard.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stopLocked()
