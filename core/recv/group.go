@@ -625,23 +625,40 @@ const spinWindow = 200 * time.Microsecond
 
 // spinForHead releases g.mu and spins until the group head reaches target,
 // the group stops or s is asked to flush, or spinWindow passes; it returns
-// with g.mu held again. Other goroutines get the CPU at every turn
-// (Gosched), so a spinning member never starves one that must run for the
-// head to move (with more members than cores).
+// with g.mu held again.
+//
+// Whether to yield at every turn (runtime.Gosched) depends on the
+// processors. Gosched calls wakep, which wakes an idle Go thread whenever a
+// processor is idle. In a C or Python program the library runs one
+// processor more than there are CPUs, so one is nearly always idle, and the
+// woken thread takes a CPU from a member for 10-15 us, once per yield:
+// traced with perf sched on the 2-core machine, Python-driven
+// memory/small N=2, a member preempted every 90 us (docs/tuning.md). There,
+// with no more members than CPUs (each has a CPU of its own), we spin
+// without yielding. Otherwise we yield: with one processor per CPU (a Go
+// program) the yield wakes nobody and lets the consumer goroutine, queued
+// on our processor when we delivered, run while we wait; with more members
+// than CPUs the member we wait for may need our CPU.
 func (g *Group) spinForHead(target uint64, s *Stream) {
 	g.mu.Unlock()
+	yield := len(g.members) > numCPU || runtime.GOMAXPROCS(0) <= numCPU
 	deadline := time.Now().Add(spinWindow)
 	for i := 0; ; i++ {
 		if g.headPub.Load() >= target || g.stopping.Load() || s.flushTarget.Load() > s.head {
 			break
 		}
-		if i%16 == 15 && time.Now().After(deadline) {
+		if i%64 == 63 && time.Now().After(deadline) {
 			break
 		}
-		runtime.Gosched()
+		if yield {
+			runtime.Gosched()
+		}
 	}
 	g.mu.Lock()
 }
+
+// numCPU is the number of CPUs this process may run on (at start-up).
+var numCPU = runtime.NumCPU()
 
 // requestFlushLocked asks every member behind target to move its window to
 // target (LOSSY). Idle members are flushed here and now; a busy member
