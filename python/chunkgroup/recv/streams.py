@@ -35,15 +35,17 @@ def _is_socket(obj: Any) -> bool:
     return not isinstance(obj, (int, str, bytes)) and hasattr(obj, "fileno")
 
 
-def _add_free_chunk(fn: Any, handle: Any, free_ring: ChunkRingbuffer, chunk: Chunk) -> None:
+def _add_free_chunk(fn: Any, handle: Any, chunk: Chunk) -> None:
+    # fn is a _v2 function: one call into the library per chunk, which says
+    # CG_ESTOPPED when the free ring has stopped (then the chunk is dropped
+    # silently, as spead2 does; native code never took it).
     _check_chunk(chunk)
-    if lib.cg_ring_stopped(free_ring._ptr) == 1:
-        return  # silently dropped, as spead2 does; native code never sees it
     _ffi.register(chunk)
     st = fn(handle, chunk._c)
     if st != lib.CG_OK:
         _ffi.unregister_addr(_ffi.addr(chunk._c))
-        raise _ffi.make_error(st)
+        if st != lib.CG_ESTOPPED:
+            raise _ffi.make_error(st)
 
 
 class _StreamInfo:
@@ -415,7 +417,7 @@ class ChunkStreamRingGroup(Sequence):  # type: ignore[type-arg]
     def add_free_chunk(self, chunk: Chunk) -> None:
         """Zero ``chunk.present`` and put the chunk on the free ring without
         blocking (Full if full; silently ignored if the ring has stopped)."""
-        _add_free_chunk(lib.cg_group_add_free_chunk, self._state.ptr, self._free, chunk)
+        _add_free_chunk(lib.cg_group_add_free_chunk_v2, self._state.ptr, chunk)
 
     def stop(self) -> None:
         """Stop every member and ready every remaining chunk.  Both rings
@@ -515,7 +517,7 @@ class ChunkRingStream(_StreamBase):
     def add_free_chunk(self, chunk: Chunk) -> None:
         """Zero ``chunk.present`` and put it on the free ring without
         blocking (Full if full; ignored if the ring has stopped)."""
-        _add_free_chunk(lib.cg_chunk_ring_stream_add_free_chunk, self._info.ptr, self._free, chunk)
+        _add_free_chunk(lib.cg_chunk_ring_stream_add_free_chunk_v2, self._info.ptr, chunk)
 
     def stop(self) -> None:
         """Stop the stream (both rings first) and ready its chunks."""
