@@ -15,7 +15,7 @@ LDEXTRA := -Wl,-soname,$(SONAME) -Wl,--version-script=$(CURDIR)/capi/exports.map
 GOSRC   := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod
 STAMP   := $(VENV)/.installed
 
-.PHONY: all lib lib-valgrind install demo demo-c test gotest ctest pytest venv wheel bench bench-xdp bench-go fuzz fuzz-short soak clean
+.PHONY: all lib lib-valgrind install demo demo-c test gotest ctest pytest venv wheel bench bench-c bench-xdp bench-go fuzz fuzz-short soak clean
 
 all: lib
 
@@ -105,6 +105,16 @@ bench: $(STAMP)
 	$(GO) build -trimpath -o $(BUILD)/chunkgroup-bench ./cmd/chunkgroup-bench
 	$(VPY) -m pip install -q spead2 matplotlib || echo "spead2 or matplotlib did not install: their columns or the plot will be skipped"
 	$(VPY) bench/bench.py $(BENCH_ARGS)
+
+## bench-c: the memory scenario with a C consumer thread (bench/cconsumer.c),
+## to tell what a foreign consumer thread costs from what Python adds
+bench-c: $(LIB)
+	$(GO) build -trimpath -o $(BUILD)/chunkgroup-bench ./cmd/chunkgroup-bench
+	$(CC) -O2 -Wall -Wextra -Iinclude -o $(BUILD)/cconsumer bench/cconsumer.c bench/place.c \
+		-L$(BUILD) -lchunkgroup -Wl,-rpath,$(abspath $(BUILD))
+	$(BUILD)/chunkgroup-bench packets --scenario small --bytes 1073741824 --out $(BUILD)/small.spead
+	for n in 1 2 4; do for w in poll pop; do $(BUILD)/cconsumer $(BUILD)/small.spead small $$n 5 $$w || exit 1; done; done
+	rm -f $(BUILD)/small.spead
 
 ## bench-xdp: only the AF_XDP-vs-UDP-over-veth section of the benchmark (root)
 bench-xdp: $(STAMP)
