@@ -95,6 +95,12 @@ func (r *Ring) ensure(e *eventFD, level func() bool) {
 			// our write and our check must find the mark.
 			e.written.Store(true)
 		} else {
+			// Clear the mark first: a write after our read marks it again
+			// (its mark follows its write), and a write before our read is
+			// undone by the read. So a consumer's settleData reads the fd
+			// only when a write may have come after the last lowering, not
+			// once more per chunk.
+			e.written.Store(false)
 			// EAGAIN: the counter is 0 already, the wanted state.
 			for {
 				if _, err := unix.Read(fd, buf[:]); err != unix.EINTR {
