@@ -72,24 +72,21 @@ int main(int argc, char **argv) {
     size_t size = (size_t)ftell(f);
     fseek(f, 0, SEEK_SET);
     uint8_t *all = malloc(size);
-    if (!all || fread(all, 1, size, f) != size)
+    if (!all || size < 8 || fread(all, 1, size, f) != size) {
+        fprintf(stderr, "cconsumer: cannot read %s\n", argv[1]);
         return 1;
+    }
     fclose(f);
-    /* Every heap has the same encoded size: heap i is bytes [i*hb, (i+1)*hb). */
+    /* Every heap has the same encoded size, packets_per_heap packets of a
+     * header (8 bytes, then 8 per item pointer; the count is in bytes 6-7)
+     * and packet_payload bytes: heap i is bytes [i*heap_bytes, (i+1)*heap_bytes). */
     size_t packets_per_heap = (size_t)ctx.heap_payload / packet_payload;
-    size_t heap_bytes = 0, heaps = 0;
-    {
-        /* Find the heap size from the total and the payload: the file is
-         * heaps * heap_bytes and the payload heaps * heap_payload. */
-        size_t per_packet_overhead = 0;
-        /* Header of one packet: 8 bytes + 8 per item pointer; read it. */
-        per_packet_overhead = 8 + 8 * (size_t)((all[6] << 8) | all[7]);
-        heap_bytes = packets_per_heap * (per_packet_overhead + packet_payload);
-        heaps = size / heap_bytes;
-        if (heaps * heap_bytes != size) {
-            fprintf(stderr, "cconsumer: file size %zu is not a whole number of %zu-byte heaps\n", size, heap_bytes);
-            return 1;
-        }
+    size_t header_bytes = 8 + 8 * (size_t)((all[6] << 8) | all[7]);
+    size_t heap_bytes = packets_per_heap * (header_bytes + packet_payload);
+    size_t heaps = size / heap_bytes;
+    if (heaps * heap_bytes != size) {
+        fprintf(stderr, "cconsumer: file size %zu is not a whole number of %zu-byte heaps\n", size, heap_bytes);
+        return 1;
     }
     uint8_t **bufs = calloc((size_t)n, sizeof *bufs);
     size_t *lens = calloc((size_t)n, sizeof *lens);

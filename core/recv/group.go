@@ -42,6 +42,10 @@ type Group struct {
 	cfg   GroupConfig
 	gmax  uint64
 	grace time.Duration // LOSSY grace (GroupConfig.LossyGrace); 0: none
+	// moreProcsThanCPUs: GOMAXPROCS exceeded the CPUs when the group was
+	// made (as in a C or Python program); read once here, not at every
+	// spin (runtime.GOMAXPROCS takes the scheduler's lock). See spinForHead.
+	moreProcsThanCPUs bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -112,6 +116,7 @@ func newGroup(cfg GroupConfig) *Group {
 	g := &Group{cfg: cfg, gmax: uint64(cfg.MaxChunks), slots: make([]*chunk.Chunk, cfg.MaxChunks), stopDone: make(chan struct{}),
 		readyQ: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks), deliverBuf: make([]*chunk.Chunk, 0, 2*cfg.MaxChunks)}
 	g.cond = sync.NewCond(&g.mu)
+	g.moreProcsThanCPUs = runtime.GOMAXPROCS(0) > numCPU
 	switch {
 	case cfg.EvictionMode != Lossy || cfg.LossyGrace < 0:
 	case cfg.LossyGrace == 0:
@@ -640,8 +645,8 @@ const spinWindow = 200 * time.Microsecond
 // on our processor when we delivered, run while we wait; with more members
 // than CPUs the member we wait for may need our CPU.
 func (g *Group) spinForHead(target uint64, s *Stream) {
+	yield := len(g.members) > numCPU || !g.moreProcsThanCPUs // members: g.mu
 	g.mu.Unlock()
-	yield := len(g.members) > numCPU || runtime.GOMAXPROCS(0) <= numCPU
 	deadline := time.Now().Add(spinWindow)
 	for i := 0; ; i++ {
 		if g.headPub.Load() >= target || g.stopping.Load() || s.flushTarget.Load() > s.head {

@@ -155,7 +155,7 @@ func (r *Ring) TryPush(c *chunk.Chunk) error {
 		r.pushLocked(c)
 	}
 	r.unlock()
-	if err == ErrFull || err == ErrTimeout {
+	if err == ErrFull {
 		r.settleSpace() // no "writable, yet full" spin (fd_linux.go)
 	}
 	return err
@@ -191,7 +191,7 @@ func (r *Ring) PushTimeout(c *chunk.Chunk, d time.Duration) error {
 		r.pushLocked(c)
 	}
 	r.unlock()
-	if err == ErrFull || err == ErrTimeout {
+	if err == ErrTimeout {
 		r.settleSpace() // no "writable, yet full" spin (fd_linux.go)
 	}
 	return err
@@ -223,7 +223,7 @@ func (r *Ring) TryPop() (*chunk.Chunk, error) {
 			err = ErrStopped
 		}
 		r.unlock()
-		if err != ErrStopped {
+		if err != ErrStopped { // ErrEmpty, ErrTimeout
 			r.settleData() // no "readable, yet empty" spin (fd_linux.go)
 		}
 		return nil, err
@@ -258,7 +258,7 @@ func (r *Ring) PopTimeout(d time.Duration) (*chunk.Chunk, error) {
 			err = ErrStopped
 		}
 		r.unlock()
-		if err != ErrStopped {
+		if err != ErrStopped { // ErrEmpty, ErrTimeout
 			r.settleData() // no "readable, yet empty" spin (fd_linux.go)
 		}
 		return nil, err
