@@ -107,13 +107,14 @@ bench: $(STAMP)
 	$(VPY) bench/bench.py $(BENCH_ARGS)
 
 ## bench-c: the memory scenario with a C consumer thread (bench/cconsumer.c),
-## to tell what a foreign consumer thread costs from what Python adds
+## to tell what a foreign consumer thread costs from what Python adds, and
+## (cb) what chunks passed in C memory, without a library call, would give
 bench-c: $(LIB)
 	$(GO) build -trimpath -o $(BUILD)/chunkgroup-bench ./cmd/chunkgroup-bench
 	$(CC) -O2 -Wall -Wextra -Iinclude -o $(BUILD)/cconsumer bench/cconsumer.c bench/place.c \
-		-L$(BUILD) -lchunkgroup -Wl,-rpath,$(abspath $(BUILD))
+		-L$(BUILD) -lchunkgroup -lpthread -Wl,-rpath,$(abspath $(BUILD))
 	$(BUILD)/chunkgroup-bench packets --scenario small --bytes 1073741824 --out $(BUILD)/small.spead
-	for n in 1 2 4; do for w in poll pop; do $(BUILD)/cconsumer $(BUILD)/small.spead small $$n 5 $$w || exit 1; done; done
+	for n in 1 2 4; do for w in poll pop cb; do $(BUILD)/cconsumer $(BUILD)/small.spead small $$n 5 $$w || exit 1; done; done
 	rm -f $(BUILD)/small.spead
 
 ## bench-xdp: only the AF_XDP-vs-UDP-over-veth section of the benchmark (root)
