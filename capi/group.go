@@ -71,6 +71,9 @@ type streamH struct {
 func (sh *streamH) release() {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if !sh.dead {
+		procs.streamsChanged(-1)
+	}
 	sh.dead = true
 	for _, n := range sh.names {
 		C.free(unsafe.Pointer(n))
@@ -174,6 +177,7 @@ func cg_group_emplace_back(gp unsafe.Pointer, scfgp unsafe.Pointer, ccfgp unsafe
 		return nil
 	}
 	gh.members = append(gh.members, sh)
+	procs.streamsChanged(1)
 	return sh.handle
 }
 
@@ -306,7 +310,9 @@ func newStandalone(s *recv.Stream, err error, release chunkRelease) unsafe.Point
 	sh.handle = newHandle(sh)
 	if sh.handle == nil {
 		s.Group().Stop()
+		return nil
 	}
+	procs.streamsChanged(1)
 	return sh.handle
 }
 

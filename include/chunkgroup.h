@@ -101,15 +101,17 @@
  * - Unloading: the runtime cannot be stopped, so the library must never be
  *   unloaded; dlclose() of it is a no-op at best (load it with
  *   RTLD_NODELETE if you dlopen it).
- * - Processors: the runtime uses one processor more than the machine has
- *   CPUs (unless GOMAXPROCS is set in the environment), so that your
- *   threads' calls find a free Go processor while member streams keep
- *   every CPU busy. Wait for ring data with poll/epoll on cg_ring_data_fd()
- *   and cg_ring_try_pop() rather than sleeping inside a blocking call when
- *   you can: a thread of yours asleep inside the library costs two thread
- *   hand-offs per wake-up (docs/tuning.md). CHUNKGROUP_TRACE=FILE (and
- *   CHUNKGROUP_TRACE_SECONDS) writes a Go execution trace from the first
- *   reader on.
+ * - Processors: the runtime uses two processors more than the machine has
+ *   CPUs while there are no more streams than CPUs, one more otherwise
+ *   (unless GOMAXPROCS is set in the environment, which is never
+ *   overridden): your threads' calls find a free Go processor while member
+ *   streams keep every CPU busy, and one stays idle so that the runtime
+ *   does not take back the one your thread left. Wait for ring data with
+ *   poll/epoll on cg_ring_data_fd() and cg_ring_try_pop() rather than
+ *   sleeping inside a blocking call when you can: a thread of yours asleep
+ *   inside the library costs two thread hand-offs per wake-up
+ *   (docs/tuning.md). CHUNKGROUP_TRACE=FILE (and CHUNKGROUP_TRACE_SECONDS)
+ *   writes a Go execution trace from the first reader on.
  * - Memory checkers: valgrind's memcheck reports thousands of false
  *   errors inside the Go runtime of a normal build. `make lib-valgrind`
  *   builds a valgrind-aware library (build/valgrind/libchunkgroup.so);

@@ -634,8 +634,8 @@ const spinWindow = 200 * time.Microsecond
 //
 // Whether to yield at every turn (runtime.Gosched) depends on the
 // processors. Gosched calls wakep, which wakes an idle Go thread whenever a
-// processor is idle. In a C or Python program the library runs one
-// processor more than there are CPUs, so one is nearly always idle, and the
+// processor is idle. In a C or Python program the library runs more
+// processors than there are CPUs, so one is nearly always idle, and the
 // woken thread takes a CPU from a member for 10-15 us, once per yield:
 // traced with perf sched on the 2-core machine, Python-driven
 // memory/small N=2, a member preempted every 90 us (docs/tuning.md). There,
