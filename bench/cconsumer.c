@@ -12,7 +12,7 @@
  *             header's advice, and what Python does); pop: cg_ring_pop;
  *             cb: a callback group, chunks passed in C memory (see cbq)
  * Prints one JSON line per run. `make bench-c` builds it and runs small
- * N=1,2,4 with both ways of waiting. */
+ * N=1,2,4 with poll, pop and cb. */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <pthread.h>
@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
             group = cg_ring_group_new(gcfg, data_ring, free_ring);
         }
         if (!group)
-            die("cg_ring_group_new");
+            die(use_cb ? "cg_group_new" : "cg_ring_group_new");
         for (int m = 0; m < n; m++) {
             cg_stream_config *scfg = cg_stream_config_new();
             cg_stream_config_set_max_heaps(scfg, 4);

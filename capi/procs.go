@@ -29,8 +29,8 @@ import (
 // memory/small N=2 7.5 -> 8.6 GB/s, large N=2 17.1 -> 19.0 GB/s (means
 // of interleaved runs). With more streams than CPUs the members yield
 // while they wait, and an idle processor then costs a thread wake-up per
-// yield: small N=4 on 2 CPUs lost 16% with the extra processor, so it is
-// given back.
+// yield: small N=4 on 2 CPUs lost 16% with the extra processor (C
+// consumer), so it is given back.
 type procPolicy struct {
 	mu      sync.Mutex
 	fixed   bool // GOMAXPROCS came from the environment
