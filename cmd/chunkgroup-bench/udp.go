@@ -357,7 +357,7 @@ func (s *countSink) AddBatch(p [][]byte) bool {
 }
 
 // bareTrial sends at rate to bare UDP readers whose sink only counts:
-// recvmmsg through the netpoller and nothing else.
+// recvmmsg (and ppoll when the socket is empty) and nothing else.
 func bareTrial(o udpOptions, rate float64) (trialResult, error) {
 	readers, dests, granted, err := newUDPReaders(o)
 	if err != nil {

@@ -68,8 +68,8 @@ func blast(tb testing.TB, port, size int, gso bool, stop *atomic.Bool, wg *sync.
 	}()
 }
 
-// BenchmarkUDPReceive measures the reader's receive loop (recvmmsg through
-// the netpoller into a no-op sink) on loopback: ns/op and allocs/op are per
+// BenchmarkUDPReceive measures the reader's receive loop (recvmmsg, ppoll
+// when empty, into a no-op sink) on loopback: ns/op and allocs/op are per
 // packet; pps is the received packet rate. The sender runs in the same
 // process, so on a 2-core machine the two share the CPUs.
 func BenchmarkUDPReceive(b *testing.B) {

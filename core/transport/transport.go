@@ -6,7 +6,8 @@
 // Every reader follows the recv.Reader contract: Run feeds the sink until
 // the input ends (nil), fails (an error that says what happened), the sink
 // refuses a batch, or Close is called. Close only flags the reader and wakes
-// Run (through a deadline on the socket, never a polling sleep); resources
+// Run (through the eventfd its ppoll waits on, or a deadline on a socket in
+// the netpoller; never a polling sleep); resources
 // (sockets, off-heap buffers) are released by whichever of Close and the end
 // of Run comes last, so Close never frees memory Run is still using.
 package transport

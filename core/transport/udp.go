@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -82,12 +80,13 @@ func DefaultUDPConfig() UDPConfig {
 	}
 }
 
-// UDPReader receives datagrams from one UDP socket with recvmmsg, through
-// the Go netpoller (no thread blocked in the kernel), into off-heap buffers.
+// UDPReader receives datagrams from one UDP socket with recvmmsg into
+// off-heap buffers; when the socket is empty, Run's thread sleeps in ppoll
+// on it (pollWaiter), not in the Go netpoller.
 type UDPReader struct {
 	lc      lifecycle
-	file    *os.File
-	rc      syscall.RawConn
+	fd      int // non-blocking; closed by release
+	waiter  *pollWaiter
 	local   netip.AddrPort
 	granted int
 	gro     bool
@@ -101,10 +100,10 @@ type UDPReader struct {
 	stride  int
 	packets [][]byte
 
-	// Filled by recvFn on Run's goroutine.
-	recvFn func(fd uintptr) bool
-	nrecv  int
-	errno  syscall.Errno
+	// Filled by recv on Run's goroutine.
+	tryFn func() bool // r.recv as a method value, made once: no allocation per wait
+	nrecv int
+	errno syscall.Errno
 
 	oversize atomic.Uint64
 }
@@ -140,10 +139,9 @@ func NewUDPReader(cfg UDPConfig) (*UDPReader, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			if r.file != nil {
-				r.file.Close()
-			} else {
-				unix.Close(fd)
+			unix.Close(fd)
+			if r.waiter != nil {
+				r.waiter.close()
 			}
 			offheap.Free(r.mem)
 		}
@@ -166,22 +164,18 @@ func NewUDPReader(cfg UDPConfig) (*UDPReader, error) {
 	}
 	r.local = sockaddrToAddrPort(sa)
 
-	r.file = os.NewFile(uintptr(fd), "udp:"+r.local.String())
-	// A deadline works only if the file joined the netpoller; Close relies
-	// on it to wake Run.
-	if err := r.file.SetReadDeadline(time.Time{}); err != nil {
-		return nil, fmt.Errorf("transport: UDP socket is not pollable: %w", err)
-	}
-	if r.rc, err = r.file.SyscallConn(); err != nil {
-		return nil, fmt.Errorf("transport: UDP socket: %w", err)
+	r.fd = fd
+	if r.waiter, err = newPollWaiter(fd); err != nil {
+		return nil, err
 	}
 	if err := r.allocBuffers(cfg.BatchSize); err != nil {
 		return nil, err
 	}
-	r.recvFn = r.recv // one method value for the reader's lifetime
-	r.lc.wake = func() { _ = r.file.SetReadDeadline(time.Unix(1, 0)) }
+	r.tryFn = r.recv
+	r.lc.wake = r.waiter.wake
 	r.lc.release = func() {
-		_ = r.file.Close()
+		_ = unix.Close(r.fd)
+		r.waiter.close()
 		offheap.Free(r.mem)
 		r.mem, r.msgs, r.ctrl, r.bufs = nil, nil, nil, nil
 	}
@@ -243,12 +237,11 @@ func (r *UDPReader) GRO() bool { return r.gro }
 // Oversize returns the number of datagrams dropped for exceeding MaxSize.
 func (r *UDPReader) Oversize() uint64 { return r.oversize.Load() }
 
-// recv is the RawConn callback: one non-blocking recvmmsg. It returns false
-// (wait for readability) on EAGAIN. It is created once as r.recvFn so the
-// receive loop allocates nothing.
-func (r *UDPReader) recv(fd uintptr) bool {
+// recv is one non-blocking recvmmsg. It returns false (wait for
+// readability) on EAGAIN, true with nrecv and errno set otherwise.
+func (r *UDPReader) recv() bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), 0, 0, 0)
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), 0, 0, 0)
 		switch e {
 		case 0:
 			r.nrecv, r.errno = int(n), 0
@@ -286,11 +279,17 @@ func (r *UDPReader) step(sink recv.Sink) (cont bool, err error) {
 	if r.lc.closed.Load() {
 		return false, nil
 	}
-	if err := r.rc.Read(r.recvFn); err != nil {
+	for !r.recv() {
+		got, err := r.waiter.wait(r.tryFn)
 		if r.lc.closed.Load() {
 			return false, nil
 		}
-		return false, fmt.Errorf("transport: UDP receive on %v: %w", r.local, err)
+		if err != nil {
+			return false, fmt.Errorf("transport: UDP receive on %v: %w", r.local, err)
+		}
+		if got {
+			break
+		}
 	}
 	if r.errno != 0 {
 		if r.errno == unix.ECONNREFUSED {

@@ -171,7 +171,7 @@ func TestUDPCloseWhileBlocked(t *testing.T) {
 	r := newUDP(t, nil)
 	s := newSink(0)
 	wait := startRun(t, r, s)
-	time.Sleep(50 * time.Millisecond) // let Run block in the netpoller
+	time.Sleep(50 * time.Millisecond) // let Run fall asleep in ppoll
 	start := time.Now()
 	r.Close()
 	if err := wait(2 * time.Second); err != nil {
@@ -307,8 +307,8 @@ type noopSink struct{ n int }
 
 func (s *noopSink) AddBatch(p [][]byte) bool { s.n += len(p); return true }
 
-// TestUDPReceiveNoAllocs checks that one receive step (recvmmsg through the
-// netpoller, splitting, AddBatch) allocates nothing.
+// TestUDPReceiveNoAllocs checks that one receive step (recvmmsg, the wait
+// when the socket is empty, splitting, AddBatch) allocates nothing.
 func TestUDPReceiveNoAllocs(t *testing.T) {
 	for _, gro := range []bool{false, true} {
 		r := newUDP(t, func(c *UDPConfig) { c.BatchSize = 4; c.GRO = gro })

@@ -1,0 +1,73 @@
+package transport
+
+import (
+	"fmt"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// pollWaiter is how a socket reader waits for data: its own thread sleeps
+// in ppoll(2) on the socket and on an eventfd that Close writes, so a
+// datagram's arrival wakes exactly the thread that will receive it.
+//
+// Why not the Go netpoller (which the readers used before): there, a
+// parked reader is woken by whichever thread sits in epoll_wait, which must
+// find a processor, and the scheduler wakes a spinning thread besides; on
+// loopback UDP, with the sender on the same two cores, that cost 0.30-0.33
+// CPU seconds per GB received against 0.20-0.22 with ppoll, and the sender
+// (which pays for the wake-ups in its own system calls) ran 20-35% slower
+// beside us (docs/tuning.md, "Waiting for packets").
+//
+// The cost of sleeping in a system call: the thread keeps its Go processor
+// (P) until the runtime's monitor takes it back, which takes 20 us to 10 ms.
+// A goroutine this thread made runnable just before (a Go consumer woken at
+// a chunk boundary, queued on this P) would wait that long, so wait first
+// yields the processor (runtime.Gosched) and lets the caller try once more
+// before sleeping.
+type pollWaiter struct {
+	efd int // eventfd, readable once Close has woken the reader
+	fds [2]unix.PollFd
+}
+
+// newPollWaiter returns a waiter on fd, which must be non-blocking (the
+// reader's receive call must return EAGAIN rather than sleep).
+func newPollWaiter(fd int) (*pollWaiter, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("transport: eventfd: %w", err)
+	}
+	w := &pollWaiter{efd: efd}
+	w.fds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	w.fds[1] = unix.PollFd{Fd: int32(efd), Events: unix.POLLIN}
+	return w, nil
+}
+
+// wait returns once the socket may be readable, the waiter has been woken,
+// or a signal interrupted the sleep; the caller retries its receive and
+// checks whether it was closed. try is the receive attempt to make after
+// yielding the processor; when it succeeds, wait returns at once (true).
+// The error is ppoll's, other than EINTR.
+func (w *pollWaiter) wait(try func() bool) (bool, error) {
+	runtime.Gosched()
+	if try() {
+		return true, nil
+	}
+	if _, err := unix.Poll(w.fds[:], -1); err != nil && err != unix.EINTR {
+		return false, fmt.Errorf("transport: ppoll: %w", err)
+	}
+	return false, nil
+}
+
+// wake makes every later (and the current) wait return at once: the
+// eventfd is never read, so it stays readable. Safe from any goroutine,
+// never blocks.
+func (w *pollWaiter) wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(w.efd, one[:])
+}
+
+// close releases the eventfd; only once no wait can run.
+func (w *pollWaiter) close() {
+	_ = unix.Close(w.efd)
+}

@@ -1,0 +1,136 @@
+package transport
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// newPipeWaiter returns a waiter on the read end of a non-blocking pipe and
+// the write end, closed (with the waiter) when the test ends.
+func newPipeWaiter(t *testing.T) (*pollWaiter, int, int) {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	w, err := newPollWaiter(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.close()
+		unix.Close(p[0])
+		unix.Close(p[1])
+	})
+	return w, p[0], p[1]
+}
+
+// waitIn runs w.wait(try) on another goroutine and returns a channel that
+// gets its result.
+func waitIn(w *pollWaiter, try func() bool) chan bool {
+	done := make(chan bool, 1)
+	go func() {
+		got, err := w.wait(try)
+		if err != nil {
+			panic(err)
+		}
+		done <- got
+	}()
+	return done
+}
+
+func never() bool { return false }
+
+// The retry after yielding: when it succeeds, wait returns true without
+// sleeping (nothing else would wake it here).
+func TestPollWaiterTryFirst(t *testing.T) {
+	w, _, _ := newPipeWaiter(t)
+	var tries atomic.Int32
+	select {
+	case got := <-waitIn(w, func() bool { tries.Add(1); return true }):
+		if !got || tries.Load() != 1 {
+			t.Fatalf("wait = %v after %d tries, want true after 1", got, tries.Load())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait slept although the retry succeeded")
+	}
+}
+
+// A sleeping wait returns when the descriptor becomes readable, and not
+// before.
+func TestPollWaiterWakesOnData(t *testing.T) {
+	w, _, wr := newPipeWaiter(t)
+	done := waitIn(w, never)
+	select {
+	case <-done:
+		t.Fatal("wait returned with nothing to read and no wake")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := unix.Write(wr, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-done:
+		if got {
+			t.Fatal("wait reported the retry as successful; it failed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait did not return when the pipe became readable")
+	}
+}
+
+// wake releases a sleeping wait, and every later wait returns at once too
+// (Close may run before Run reaches its wait).
+func TestPollWaiterWakeIsSticky(t *testing.T) {
+	w, _, _ := newPipeWaiter(t)
+	done := waitIn(w, never)
+	time.Sleep(20 * time.Millisecond)
+	w.wake()
+	for i := range 3 {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("wait %d did not return after wake", i)
+		}
+		done = waitIn(w, never)
+	}
+	w.wake() // again: harmless
+}
+
+// A goroutine that the waiting goroutine made runnable just before waiting
+// runs before the retry (so before any sleep in ppoll, where the thread
+// would keep the only processor until the runtime's monitor took it back):
+// wait yields the processor first. The scheduler takes its global queue
+// first one time in 61, so the test asks for most rounds, not all; without
+// the yield none would pass.
+func TestPollWaiterYieldsProcessor(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	w, _, _ := newPipeWaiter(t)
+	const rounds = 20
+	passed := 0
+	for range rounds {
+		var ran atomic.Bool
+		started := make(chan struct{})
+		go func() {
+			<-started
+			ran.Store(true)
+		}()
+		time.Sleep(time.Millisecond) // let it park on started
+		seen := make(chan bool, 1)
+		go func() {
+			close(started) // readies the goroutine above on this processor
+			_, _ = w.wait(func() bool { seen <- ran.Load(); return true })
+		}()
+		if <-seen {
+			passed++
+		}
+	}
+	if passed < rounds/2 {
+		t.Fatalf("the goroutine readied before the wait ran before the retry in %d of %d rounds", passed, rounds)
+	}
+	t.Logf("%d of %d rounds", passed, rounds)
+}
