@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +26,14 @@ import (
 // a chunk boundary, queued on this P) would wait that long, so wait first
 // yields the processor (runtime.Gosched) and lets the caller try once more
 // before sleeping.
+//
+// And the limit: when every processor is held by a thread asleep in a
+// system call, the monitor takes them all back at every 20 us tick and
+// never backs off. Two readers asleep in ppoll on two processors (a Go
+// program on 2 CPUs) cost 1.67-1.87 CPU s/GB at 2.5 Gb/s where the
+// netpoller cost 1.30-1.39. So readers wait this way only while they leave
+// one processor free of sleepers (claimThreadWait); the others wait in the
+// netpoller, as before.
 type pollWaiter struct {
 	efd int // eventfd, readable once Close has woken the reader
 	fds [2]unix.PollFd
@@ -71,3 +80,29 @@ func (w *pollWaiter) wake() {
 func (w *pollWaiter) close() {
 	_ = unix.Close(w.efd)
 }
+
+// threadWaiters counts the Runs that wait in ppoll (their thread keeps
+// its processor while asleep); threadWaitBudget is how many may (tests
+// replace it).
+var (
+	threadWaiters    atomic.Int32
+	threadWaitBudget = func() int { return runtime.GOMAXPROCS(0) - 1 }
+)
+
+// claimThreadWait reserves the right to wait in ppoll for one Run, if that
+// leaves one processor no sleeping reader holds; release it with
+// releaseThreadWait when Run returns. Decided once per Run, when it
+// starts: the C ABI sets the processor count before readers start.
+func claimThreadWait() bool {
+	for {
+		n := threadWaiters.Load()
+		if int(n) >= threadWaitBudget() {
+			return false
+		}
+		if threadWaiters.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func releaseThreadWait() { threadWaiters.Add(-1) }

@@ -134,3 +134,83 @@ func TestPollWaiterYieldsProcessor(t *testing.T) {
 	}
 	t.Logf("%d of %d rounds", passed, rounds)
 }
+
+// withThreadWaitBudget sets how many Runs may wait in ppoll for the
+// length of the test.
+func withThreadWaitBudget(t *testing.T, n int) {
+	old := threadWaitBudget
+	threadWaitBudget = func() int { return n }
+	t.Cleanup(func() { threadWaitBudget = old })
+}
+
+func TestClaimThreadWaitBudget(t *testing.T) {
+	withThreadWaitBudget(t, 2)
+	base := threadWaiters.Load()
+	if base != 0 {
+		t.Fatalf("%d Runs already hold a ppoll claim", base)
+	}
+	if !claimThreadWait() || !claimThreadWait() {
+		t.Fatal("a claim within the budget was refused")
+	}
+	if claimThreadWait() {
+		t.Fatal("a third claim was granted with a budget of 2")
+	}
+	releaseThreadWait()
+	if !claimThreadWait() {
+		t.Fatal("a claim after a release was refused")
+	}
+	releaseThreadWait()
+	releaseThreadWait()
+	if n := threadWaiters.Load(); n != 0 {
+		t.Fatalf("%d claims left after releasing them all", n)
+	}
+	// The default leaves one processor free of sleeping readers.
+	threadWaitBudget = func() int { return runtime.GOMAXPROCS(0) - 1 }
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	if got := threadWaitBudget(); got != 1 {
+		t.Fatalf("budget with 2 processors = %d, want 1", got)
+	}
+}
+
+// Both ways of waiting deliver every datagram, exactly, and Close wakes
+// a Run asleep in either; the reader that found the budget spent waits in
+// the netpoller, the others in ppoll.
+func TestUDPWaitModes(t *testing.T) {
+	withThreadWaitBudget(t, 1)
+	want := makePackets(200, 900)
+	readers := []*UDPReader{newUDP(t, nil), newUDP(t, nil)}
+	sinks := []*fakeSink{newSink(len(want)), newSink(len(want))}
+	var waits []func(time.Duration) error
+	for i, r := range readers {
+		waits = append(waits, startRun(t, r, sinks[i]))
+		// One at a time, so that the first surely takes the claim.
+		deadline := time.Now().Add(5 * time.Second)
+		for threadWaiters.Load() != 1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // both asleep, on an empty socket
+	for i, r := range readers {
+		// Sent in slices with pauses, so that Run waits between them.
+		for j := 0; j < len(want); j += 50 {
+			sendUDP(t, r.LocalAddr(), want[j:j+50])
+			time.Sleep(2 * time.Millisecond)
+		}
+		sinks[i].waitReached(t, 5*time.Second)
+	}
+	for i, r := range readers {
+		r.Close()
+		if err := waits[i](5 * time.Second); err != nil {
+			t.Fatalf("reader %d: %v", i, err)
+		}
+		got, _ := sinks[i].snapshot()
+		checkExact(t, got, want)
+	}
+	if readers[0].rc != nil || readers[1].rc == nil {
+		t.Fatalf("netpoller used by reader 0: %v, reader 1: %v; want only reader 1",
+			readers[0].rc != nil, readers[1].rc != nil)
+	}
+	if n := threadWaiters.Load(); n != 0 {
+		t.Fatalf("%d ppoll claims left after both Runs returned", n)
+	}
+}

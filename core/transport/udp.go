@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -82,11 +84,18 @@ func DefaultUDPConfig() UDPConfig {
 
 // UDPReader receives datagrams from one UDP socket with recvmmsg into
 // off-heap buffers; when the socket is empty, Run's thread sleeps in ppoll
-// on it (pollWaiter), not in the Go netpoller.
+// on it (pollWaiter), or, when sleeping readers would hold every Go
+// processor, Run parks in the Go netpoller (claimThreadWait).
 type UDPReader struct {
-	lc      lifecycle
-	fd      int // non-blocking; closed by release
-	waiter  *pollWaiter
+	lc     lifecycle
+	fd     int // non-blocking; closed by release (through file once there is one)
+	waiter *pollWaiter
+	// file and rc exist once a Run has waited in the netpoller; that reader
+	// keeps doing so (its socket stays registered, and a registered socket
+	// wakes the netpoller at every datagram). Set under lc.mu, by Run.
+	file *os.File
+	rc   syscall.RawConn
+
 	local   netip.AddrPort
 	granted int
 	gro     bool
@@ -101,9 +110,10 @@ type UDPReader struct {
 	packets [][]byte
 
 	// Filled by recv on Run's goroutine.
-	tryFn func() bool // r.recv as a method value, made once: no allocation per wait
-	nrecv int
-	errno syscall.Errno
+	tryFn  func() bool        // r.recv as a method value, made once: no allocation per wait
+	recvFn func(uintptr) bool // the same for RawConn.Read
+	nrecv  int
+	errno  syscall.Errno
 
 	oversize atomic.Uint64
 }
@@ -172,9 +182,19 @@ func NewUDPReader(cfg UDPConfig) (*UDPReader, error) {
 		return nil, err
 	}
 	r.tryFn = r.recv
-	r.lc.wake = r.waiter.wake
+	r.recvFn = func(uintptr) bool { return r.recv() }
+	r.lc.wake = func() {
+		r.waiter.wake()
+		if r.file != nil {
+			_ = r.file.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
 	r.lc.release = func() {
-		_ = unix.Close(r.fd)
+		if r.file != nil {
+			_ = r.file.Close()
+		} else {
+			_ = unix.Close(r.fd)
+		}
 		r.waiter.close()
 		offheap.Free(r.mem)
 		r.mem, r.msgs, r.ctrl, r.bufs = nil, nil, nil, nil
@@ -265,6 +285,11 @@ func (r *UDPReader) Run(sink recv.Sink) error {
 		return err
 	}
 	defer end()
+	if r.rc == nil && claimThreadWait() {
+		defer releaseThreadWait()
+	} else if err := r.joinNetpoller(); err != nil {
+		return err
+	}
 	for {
 		cont, err := r.step(sink)
 		if !cont {
@@ -273,22 +298,55 @@ func (r *UDPReader) Run(sink recv.Sink) error {
 	}
 }
 
+// joinNetpoller registers the socket with the Go netpoller (once), so that
+// Run waits there; under lc.mu, so that Close's wake sees the file.
+func (r *UDPReader) joinNetpoller() error {
+	r.lc.mu.Lock()
+	defer r.lc.mu.Unlock()
+	if r.rc != nil {
+		return nil
+	}
+	if r.file == nil {
+		r.file = os.NewFile(uintptr(r.fd), "udp:"+r.local.String()) // owns fd from here on
+	}
+	// A deadline works only if the file joined the netpoller; Close relies
+	// on it to wake Run.
+	if err := r.file.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("transport: UDP socket is not pollable: %w", err)
+	}
+	rc, err := r.file.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("transport: UDP socket: %w", err)
+	}
+	r.rc = rc
+	return nil
+}
+
 // step does one recvmmsg (waiting for data if none) and hands the result to
 // sink. It returns cont false when Run should return err.
 func (r *UDPReader) step(sink recv.Sink) (cont bool, err error) {
 	if r.lc.closed.Load() {
 		return false, nil
 	}
-	for !r.recv() {
-		got, err := r.waiter.wait(r.tryFn)
-		if r.lc.closed.Load() {
-			return false, nil
-		}
-		if err != nil {
+	if r.rc != nil {
+		if err := r.rc.Read(r.recvFn); err != nil {
+			if r.lc.closed.Load() {
+				return false, nil
+			}
 			return false, fmt.Errorf("transport: UDP receive on %v: %w", r.local, err)
 		}
-		if got {
-			break
+	} else {
+		for !r.recv() {
+			got, err := r.waiter.wait(r.tryFn)
+			if r.lc.closed.Load() {
+				return false, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("transport: UDP receive on %v: %w", r.local, err)
+			}
+			if got {
+				break
+			}
 		}
 	}
 	if r.errno != 0 {
