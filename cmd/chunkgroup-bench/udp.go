@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,6 +91,10 @@ func udpFlags(name string, args []string) (udpOptions, error) {
 	if o.streams < 1 || o.steps < 1 {
 		return o, fmt.Errorf("--streams and --steps must be at least 1")
 	}
+	// Readers sleeping in ppoll hold their processor: run the processor
+	// count the transport suggests for this many (GOMAXPROCS in the
+	// environment wins); each trial line reports it.
+	transport.ApplyProcsForReaders(o.streams)
 	if *curve != "" {
 		for _, f := range strings.Split(*curve, ",") {
 			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
@@ -321,7 +326,7 @@ func groupTrial(o udpOptions, rate float64) (trialResult, error) {
 	}
 	payloadFrac := float64(o.sc.HeapPayload) * float64(snt.heaps) / float64(max(snt.bytes, 1))
 	line := map[string]any{
-		"kind": "udp_trial", "impl": "go", "scenario": o.sc.Name, "streams": o.streams,
+		"kind": "udp_trial", "impl": "go", "scenario": o.sc.Name, "streams": o.streams, "gomaxprocs": runtime.GOMAXPROCS(0),
 		"rate_gbps": round(rate*8/1e9, 4), "achieved_gbps": round(snt.gbps(), 4),
 		"payload_gbps": round(snt.gbps()*payloadFrac, 4),
 		"heaps_sent":   snt.heaps, "heaps_received": c.heaps, "loss": round(loss, 6),
@@ -422,7 +427,7 @@ func bareTrial(o udpOptions, rate float64) (trialResult, error) {
 	}
 	payloadFrac := float64(o.sc.HeapPayload) * float64(snt.heaps) / float64(max(snt.bytes, 1))
 	line := map[string]any{
-		"kind": "recvmmsg_trial", "impl": "recvmmsg", "scenario": o.sc.Name, "streams": o.streams,
+		"kind": "recvmmsg_trial", "impl": "recvmmsg", "scenario": o.sc.Name, "streams": o.streams, "gomaxprocs": runtime.GOMAXPROCS(0),
 		"rate_gbps": round(rate*8/1e9, 4), "achieved_gbps": round(snt.gbps(), 4),
 		"payload_gbps": round(snt.gbps()*payloadFrac, 4),
 		"packets_sent": snt.packets, "packets_received": got, "loss": round(loss, 6),

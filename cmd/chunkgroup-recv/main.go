@@ -277,6 +277,11 @@ func run(o options) error {
 			return err
 		}
 	}
+	if len(o.xdp) == 0 && !o.tcp {
+		// UDP readers sleep in ppoll holding their processor: run the
+		// processor count the transport suggests for this many.
+		transport.ApplyProcsForReaders(len(o.listen))
+	}
 	for i, ep := range o.listen {
 		ap, err := netip.ParseAddrPort(strings.TrimSpace(ep))
 		if err != nil {

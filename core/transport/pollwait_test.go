@@ -214,3 +214,25 @@ func TestUDPWaitModes(t *testing.T) {
 		t.Fatalf("%d ppoll claims left after both Runs returned", n)
 	}
 }
+
+func TestProcsForReaders(t *testing.T) {
+	cpus := runtime.NumCPU()
+	for _, c := range []struct{ n, want int }{{1, cpus}, {cpus - 1, cpus}, {cpus, cpus + 1}, {4 * cpus, cpus + 1}} {
+		if c.n < 1 {
+			continue
+		}
+		if got := ProcsForReaders(c.n); got != c.want {
+			t.Errorf("ProcsForReaders(%d) = %d on %d CPUs, want %d", c.n, got, cpus, c.want)
+		}
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	t.Setenv("GOMAXPROCS", "")
+	if got := ApplyProcsForReaders(cpus); got != cpus+1 || runtime.GOMAXPROCS(0) != cpus+1 {
+		t.Fatalf("ApplyProcsForReaders(%d) = %d, GOMAXPROCS %d; want %d", cpus, got, runtime.GOMAXPROCS(0), cpus+1)
+	}
+	runtime.GOMAXPROCS(3)
+	t.Setenv("GOMAXPROCS", "3")
+	if got := ApplyProcsForReaders(cpus); got != 3 || runtime.GOMAXPROCS(0) != 3 {
+		t.Fatalf("with GOMAXPROCS=3 in the environment: ApplyProcsForReaders = %d, GOMAXPROCS %d; want 3 untouched", got, runtime.GOMAXPROCS(0))
+	}
+}
