@@ -236,3 +236,31 @@ func TestProcsForReaders(t *testing.T) {
 		t.Fatalf("with GOMAXPROCS=3 in the environment: ApplyProcsForReaders = %d, GOMAXPROCS %d; want 3 untouched", got, runtime.GOMAXPROCS(0))
 	}
 }
+
+// UDPConfig.Netpoller: the reader waits in the netpoller though the
+// budget would let it sleep in ppoll, and still gets every datagram.
+func TestUDPNetpollerOption(t *testing.T) {
+	withThreadWaitBudget(t, 8)
+	r := newUDP(t, func(c *UDPConfig) { c.Netpoller = true })
+	want := makePackets(120, 700)
+	s := newSink(len(want))
+	wait := startRun(t, r, s)
+	time.Sleep(20 * time.Millisecond) // asleep on an empty socket
+	for j := 0; j < len(want); j += 40 {
+		sendUDP(t, r.LocalAddr(), want[j:j+40])
+		time.Sleep(2 * time.Millisecond)
+	}
+	s.waitReached(t, 5*time.Second)
+	if n := threadWaiters.Load(); n != 0 {
+		t.Fatalf("%d ppoll claims held with Netpoller set", n)
+	}
+	r.Close()
+	if err := wait(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.snapshot()
+	checkExact(t, got, want)
+	if r.rc == nil {
+		t.Fatal("Run did not wait in the netpoller with Netpoller set")
+	}
+}
