@@ -31,8 +31,8 @@ import (
 // And the limit: when every processor is held by a thread asleep in a
 // system call, the monitor takes them all back at every 20 us tick and
 // never backs off. Two readers asleep in ppoll on two processors (a Go
-// program on 2 CPUs) cost 1.67-1.87 CPU s/GB at 2.5 Gb/s where the
-// netpoller cost 1.30-1.39. So readers wait this way only while they leave
+// program on 2 CPUs) cost 1.68-1.87 CPU s/GB at 2.5 Gb/s (1.29-1.81 with
+// the yield) where the netpoller cost 1.30-1.39. So readers wait this way only while they leave
 // one processor free of sleepers (claimThreadWait); the others wait in the
 // netpoller, as before.
 type pollWaiter struct {

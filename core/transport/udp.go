@@ -75,6 +75,7 @@ type UDPConfig struct {
 	// up readiness on its way (a sender in the same process: 0.47-0.53
 	// against 0.52-0.74 CPU s/GB at 10 Gb/s); ppoll costs less when the
 	// datagrams come from elsewhere (docs/tuning.md, "Waiting for packets").
+	// The C ABI sets it: measured from Python, ppoll cost more there.
 	Netpoller bool
 }
 
