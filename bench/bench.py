@@ -10,8 +10,10 @@ Memory scenario (per scenario large/small and N = 1, 2, 4 streams):
 plus the machine's copy bandwidth for the same block sizes (memcpy).
 
 UDP scenario (loopback, sender build/chunkgroup-send as a child process):
-  the highest rate with no heap lost, for chunkgroup (Go-driven) and spead2,
-  and the bare recvmmsg ceiling.
+  the highest rate with no heap lost, for chunkgroup Go-driven (its readers
+  sleep in ppoll), chunkgroup from Python (the same Python code as spead2's
+  trial, chunkgroup in spead2's place; readers behind the C ABI wait in the
+  netpoller) and spead2, and the bare recvmmsg ceiling.
 
 AF_XDP scenario (--xdp; root): the AF_XDP reader against the UDP reader
 over one veth pair between two network namespaces that build/chunkgroup-bench
@@ -271,7 +273,7 @@ def py_memory_run(
     return res
 
 
-# ------------------------------------------------------- UDP, spead2 from Python
+# ------------------------------------- UDP from Python: spead2, and chunkgroup in its place
 
 
 RESULT_RE = re.compile(r"(\d+) heaps \(\+\d+ stop\), (\d+) packets, (\d+) bytes in ([^:]+):")
@@ -311,14 +313,21 @@ def udp_socket(bufsize: int) -> socket.socket:
     return s
 
 
-def spead2_udp_trial(
-    place: Any, scenario: str, n: int, rate_gbps: float, duration: float, gso: bool,
+def py_udp_trial(
+    impl: str, place: Any, scenario: str, n: int, rate_gbps: float, duration: float, gso: bool,
     bufsize: int = 64 << 20, max_chunks: int = 8, nchunks: int = 32, drain: float = 2.0, stream_chunks: int = 4,
 ) -> Dict[str, Any]:
-    """spead2 ring group (LOSSY) with one UDP reader per stream, fed by
-    chunkgroup-send; counts complete heaps."""
-    import spead2
-    import spead2.recv as recv
+    """A ring group (LOSSY) with one UDP reader per stream, fed by
+    chunkgroup-send, driven from Python; counts complete heaps. impl
+    "spead2" runs spead2; "py" runs the same code with chunkgroup in
+    spead2's place (the drop-in API), its place function in chunkgroup's
+    form."""
+    if impl == "spead2":
+        import spead2
+        import spead2.recv as recv
+    else:
+        import chunkgroup as spead2  # type: ignore[no-redef]
+        import chunkgroup.recv as recv  # type: ignore[no-redef]
 
     sc = SCENARIOS[scenario]
     hpc, hp = sc["heaps_per_chunk"], sc["heap_payload"]
@@ -361,7 +370,7 @@ def spead2_udp_trial(
     achieved = snt["bytes"] * 8 / max(snt["seconds"], 1e-9) / 1e9
     loss = 1 - got["heaps"] / snt["heaps"] if snt["heaps"] else 0.0
     return {
-        "kind": "udp_trial", "impl": "spead2", "scenario": scenario, "streams": n,
+        "kind": "udp_trial", "impl": impl, "scenario": scenario, "streams": n,
         "rate_gbps": round(rate_gbps, 4), "achieved_gbps": round(achieved, 4),
         "heaps_sent": snt["heaps"], "heaps_received": got["heaps"], "loss": round(loss, 6),
         "packets_sent": snt["packets"], "packets_received": sum(st["packets"] for st in stats),
@@ -546,9 +555,10 @@ def build_report(results: Dict[str, Any]) -> str:
     out.append("## udp (loopback; highest send rate with no heap lost, Gb/s on the wire)\n")
     udp = results.get("udp", {})
     if udp:
-        out.append("| scenario | N | chunkgroup (go) | spead2 | go/spead2 | recvmmsg ceiling | go/recvmmsg | "
-                   "go CPU s/GB at max | spead2 CPU s/GB at max | sender-bound |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out.append("| scenario | N | chunkgroup (go) | chunkgroup (python) | spead2 | go/spead2 | python/spead2 | "
+                   "recvmmsg ceiling | go/recvmmsg | go CPU s/GB at max | python CPU s/GB at max | "
+                   "spead2 CPU s/GB at max | sender-bound |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for scen, rows in udp.items():
             rm = rows.get("recvmmsg", {})
             rmv = rm.get("zero_loss_gbps")
@@ -556,12 +566,14 @@ def build_report(results: Dict[str, Any]) -> str:
                 if n == "recvmmsg":
                     continue
                 g = r.get("go", {})
+                py = r.get("py", {})
                 s = r.get("spead2", {})
-                gv, sv = g.get("zero_loss_gbps"), s.get("zero_loss_gbps")
-                bound = ", ".join(f"{k}" for k, v in (("go", g), ("spead2", s)) if v.get("sender_bound"))
+                gv, pv, sv = g.get("zero_loss_gbps"), py.get("zero_loss_gbps"), s.get("zero_loss_gbps")
+                bound = ", ".join(f"{k}" for k, v in (("go", g), ("python", py), ("spead2", s)) if v.get("sender_bound"))
                 out.append(
-                    f"| {scen} | {n} | {fmt(gv)} | {fmt(sv)} | {fmt(ratio(gv, sv))}x | {fmt(rmv)} (N=1) | "
-                    f"{fmt(ratio(gv, rmv))} | {fmt(g.get('cpu_s_per_gbyte_at_max'), '.3f')} | "
+                    f"| {scen} | {n} | {fmt(gv)} | {fmt(pv)} | {fmt(sv)} | {fmt(ratio(gv, sv))}x | {fmt(ratio(pv, sv))}x | "
+                    f"{fmt(rmv)} (N=1) | {fmt(ratio(gv, rmv))} | {fmt(g.get('cpu_s_per_gbyte_at_max'), '.3f')} | "
+                    f"{fmt(py.get('cpu_s_per_gbyte_at_max'), '.3f')} | "
                     f"{fmt(s.get('cpu_s_per_gbyte_at_max'), '.3f')} | {bound or 'no'} |"
                 )
         out.append("")
@@ -859,25 +871,27 @@ def main() -> int:
                 summ["cpu_s_per_gbyte_at_max"] = trials[0].get("cpu_s_per_gbyte")
                 row["go"] = summ
                 log(f"    go: zero loss {summ['zero_loss_gbps']} Gb/s (sender-bound: {summ['sender_bound']})")
-                if have_spead2:
+                ctx = cplace.ctx(SCENARIOS[scen])
+                for impl, ok, place in (("spead2", have_spead2, cplace.for_spead2(ctx)),
+                                        ("py", have_py, cplace.for_chunkgroup(ctx))):
+                    if not ok:
+                        continue
                     try:
-                        ctx = cplace.ctx(SCENARIOS[scen])
-                        place = cplace.for_spead2(ctx)
                         first: List[Dict[str, Any]] = []
 
                         def trial(rate: float) -> Dict[str, Any]:
-                            t = spead2_udp_trial(place, scen, n, rate, udp_dur, gso)
+                            t = py_udp_trial(impl, place, scen, n, rate, udp_dur, gso)
                             results["raw"].append(t)
                             first.append(t)
                             return t
 
                         s = py_search(trial, udp_steps)
                         s["cpu_s_per_gbyte_at_max"] = first[0].get("cpu_s_per_gbyte")
-                        row["spead2"] = s
-                        log(f"    spead2: zero loss {s['zero_loss_gbps']} Gb/s (sender-bound: {s['sender_bound']})")
+                        row[impl] = s
+                        log(f"    {impl}: zero loss {s['zero_loss_gbps']} Gb/s (sender-bound: {s['sender_bound']})")
                     except Exception as e:  # noqa: BLE001
                         traceback.print_exc()
-                        row["spead2"] = {"error": repr(e)}
+                        row[impl] = {"error": repr(e)}
                 results["udp"][scen][str(n)] = row
             log(f"recvmmsg {scen}")
             lines = run_go(["recvmmsg", "--scenario", scen, "--streams", "1"] + common)
