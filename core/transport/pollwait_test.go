@@ -263,4 +263,7 @@ func TestUDPNetpollerOption(t *testing.T) {
 	if r.rc == nil {
 		t.Fatal("Run did not wait in the netpoller with Netpoller set")
 	}
+	if r.waiter != nil {
+		t.Fatal("a Netpoller reader opened an eventfd it never waits on")
+	}
 }

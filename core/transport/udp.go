@@ -97,8 +97,8 @@ func DefaultUDPConfig() UDPConfig {
 // processor, Run parks in the Go netpoller (claimThreadWait).
 type UDPReader struct {
 	lc     lifecycle
-	fd     int // non-blocking; closed by release (through file once there is one)
-	waiter *pollWaiter
+	fd     int         // non-blocking; closed by release (through file once there is one)
+	waiter *pollWaiter // nil with UDPConfig.Netpoller
 	// file and rc exist once a Run has waited in the netpoller; that reader
 	// keeps doing so (its socket stays registered, and a registered socket
 	// wakes the netpoller at every datagram). Set under lc.mu, by Run.
@@ -185,8 +185,10 @@ func NewUDPReader(cfg UDPConfig) (*UDPReader, error) {
 	r.local = sockaddrToAddrPort(sa)
 
 	r.fd = fd
-	if r.waiter, err = newPollWaiter(fd); err != nil {
-		return nil, err
+	if !r.netpoll { // a Netpoller reader never sleeps in ppoll: no eventfd
+		if r.waiter, err = newPollWaiter(fd); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.allocBuffers(cfg.BatchSize); err != nil {
 		return nil, err
@@ -194,7 +196,9 @@ func NewUDPReader(cfg UDPConfig) (*UDPReader, error) {
 	r.tryFn = r.recv
 	r.recvFn = func(uintptr) bool { return r.recv() }
 	r.lc.wake = func() {
-		r.waiter.wake()
+		if r.waiter != nil {
+			r.waiter.wake()
+		}
 		if r.file != nil {
 			_ = r.file.SetReadDeadline(time.Unix(1, 0))
 		}
@@ -205,7 +209,9 @@ func NewUDPReader(cfg UDPConfig) (*UDPReader, error) {
 		} else {
 			_ = unix.Close(r.fd)
 		}
-		r.waiter.close()
+		if r.waiter != nil {
+			r.waiter.close()
+		}
 		offheap.Free(r.mem)
 		r.mem, r.msgs, r.ctrl, r.bufs = nil, nil, nil, nil
 	}
