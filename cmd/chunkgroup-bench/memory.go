@@ -27,6 +27,12 @@ type rigConfig struct {
 	maxHeaps     int
 	lossless     bool
 	lossyGrace   time.Duration // GroupConfig.LossyGrace (0: the default)
+	// consumerThread locks the consumer goroutine to an OS thread of its
+	// own, as a C or Python consumer's is: every wake-up of the consumer
+	// then goes through the OS scheduler and hands a Go processor from
+	// thread to thread, which a consumer goroutine sharing the members'
+	// processors never does (docs/tuning.md, fifth round).
+	consumerThread bool
 }
 
 // rig is a ring group with its rings, member streams and chunks, placing
@@ -106,6 +112,9 @@ type consumed struct {
 func (r *rig) consume() <-chan consumed {
 	out := make(chan consumed, 1)
 	go func() {
+		if r.cfg.consumerThread {
+			runtime.LockOSThread() // until the goroutine ends
+		}
 		var c consumed
 		for {
 			ch, err := r.data.Pop()
@@ -157,6 +166,7 @@ func cmdMemory(args []string) error {
 	streamChunks := fs.Int("stream-chunks", 0, "each member's window in chunks (0: the group's)")
 	chunks := fs.Int("chunks", 8, "chunks in circulation")
 	lossy := fs.Bool("lossy", false, "LOSSY eviction (default LOSSLESS: in memory no stream may be overtaken)")
+	consumerThread := fs.Bool("consumer-thread", false, "lock the consumer goroutine to an OS thread of its own, as a C or Python consumer's is (impl \"go-thread\")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -176,7 +186,7 @@ func cmdMemory(args []string) error {
 		sc.Name, *streams, ps.heaps, ps.packets(), float64(ps.payload())/(1<<30), since(t0))
 	for rep := 0; rep < *repeat; rep++ {
 		res, err := memoryRun(ps, rigConfig{sc: sc, streams: *streams, maxChunks: *maxChunks, streamChunks: *streamChunks,
-			chunks: *chunks, maxHeaps: recv.DefaultMaxHeaps, lossless: !*lossy})
+			chunks: *chunks, maxHeaps: recv.DefaultMaxHeaps, lossless: !*lossy, consumerThread: *consumerThread})
 		if err != nil {
 			return err
 		}
@@ -223,8 +233,12 @@ func memoryRun(ps *packetSet, cfg rigConfig) (map[string]any, error) {
 		return nil, err
 	}
 	payload := float64(c.heaps) * float64(cfg.sc.HeapPayload)
+	impl := "go"
+	if cfg.consumerThread {
+		impl = "go-thread"
+	}
 	res := map[string]any{
-		"kind": "memory", "impl": "go", "scenario": cfg.sc.Name, "streams": cfg.streams,
+		"kind": "memory", "impl": impl, "scenario": cfg.sc.Name, "streams": cfg.streams,
 		"heaps_expected": ps.heaps, "heaps": c.heaps, "chunks": c.chunks,
 		"packets": ps.packets(), "payload_bytes": int64(payload),
 		"seconds":         round(elapsed, 6),
