@@ -36,3 +36,9 @@ func Fence() {
 		fence()
 	}
 }
+
+// Prefetch asks the CPU to start loading the cache line that holds b[i]
+// into its caches, and returns at once. It is a hint: it never faults,
+// never waits for memory and changes nothing (a no-op where the platform
+// has no prefetch instruction). i must be an index of b.
+func Prefetch(b []byte, i int) { prefetch(&b[i]) }

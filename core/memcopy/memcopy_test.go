@@ -2,7 +2,10 @@ package memcopy
 
 import (
 	"bytes"
+	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Every length and alignment around the block and threshold boundaries
@@ -64,3 +67,28 @@ func BenchmarkCopy1KiB(b *testing.B)          { benchCopy(b, 1024, false) }
 func BenchmarkCopy1KiBStreaming(b *testing.B) { benchCopy(b, 1024, true) }
 func BenchmarkCopy8KiB(b *testing.B)          { benchCopy(b, 8192, false) }
 func BenchmarkCopy8KiBStreaming(b *testing.B) { benchCopy(b, 8192, true) }
+
+// Prefetch is a hint: any index of any slice, the last byte of a buffer
+// that ends at a page boundary included, neither faults nor changes a byte.
+func TestPrefetchChangesNothing(t *testing.T) {
+	b, err := unix.Mmap(-1, 0, 2*os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	page := b[:os.Getpagesize()]
+	if err := unix.Mprotect(b[os.Getpagesize():], unix.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	for i := range page {
+		page[i] = byte(i * 7)
+	}
+	for i := range page {
+		Prefetch(page, i)
+	}
+	for i := range page {
+		if page[i] != byte(i*7) {
+			t.Fatalf("byte %d changed", i)
+		}
+	}
+}
