@@ -37,8 +37,16 @@ func Fence() {
 	}
 }
 
-// Prefetch asks the CPU to start loading the cache line that holds b[i]
-// into its caches, and returns at once. It is a hint: it never faults,
-// never waits for memory and changes nothing (a no-op where the platform
-// has no prefetch instruction). i must be an index of b.
-func Prefetch(b []byte, i int) { prefetch(&b[i]) }
+// PrefetchPairs asks the CPU to start loading, for every stride bytes of
+// b, the two cache lines at that offset (b[0] and b[64], b[stride] and
+// b[stride+64], ...; never past the end of b) into its caches, and returns
+// at once. It is a hint: it never faults, never waits for memory and
+// changes nothing (a no-op where the platform has no prefetch
+// instruction). Two lines in order are what starts a CPU's stream
+// prefetcher on the rest of each block. stride must be positive.
+func PrefetchPairs(b []byte, stride int) {
+	if len(b) == 0 || stride <= 0 {
+		return
+	}
+	prefetchPairs(&b[0], uintptr(len(b)), uintptr(stride))
+}

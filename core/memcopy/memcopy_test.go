@@ -68,9 +68,9 @@ func BenchmarkCopy1KiBStreaming(b *testing.B) { benchCopy(b, 1024, true) }
 func BenchmarkCopy8KiB(b *testing.B)          { benchCopy(b, 8192, false) }
 func BenchmarkCopy8KiBStreaming(b *testing.B) { benchCopy(b, 8192, true) }
 
-// Prefetch is a hint: any index of any slice, the last byte of a buffer
+// PrefetchPairs is a hint: any slice, any stride, the last byte of a buffer
 // that ends at a page boundary included, neither faults nor changes a byte.
-func TestPrefetchChangesNothing(t *testing.T) {
+func TestPrefetchPairsChangesNothing(t *testing.T) {
 	b, err := unix.Mmap(-1, 0, 2*os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		t.Fatal(err)
@@ -83,9 +83,13 @@ func TestPrefetchChangesNothing(t *testing.T) {
 	for i := range page {
 		page[i] = byte(i * 7)
 	}
-	for i := range page {
-		Prefetch(page, i)
+	for off := range page {
+		for _, stride := range []int{1, 63, 64, 1088, 4096, 1 << 20} {
+			PrefetchPairs(page[off:], stride)
+		}
 	}
+	PrefetchPairs(nil, 64)
+	PrefetchPairs(page, 0)
 	for i := range page {
 		if page[i] != byte(i*7) {
 			t.Fatalf("byte %d changed", i)

@@ -2,4 +2,4 @@
 
 package memcopy
 
-func prefetch(p *byte) {}
+func prefetchPairs(p *byte, n, stride uintptr) {}

@@ -84,13 +84,7 @@ var memPrefetch = true
 // more are slower again (167-183 ns), more requests than the CPU keeps in
 // flight. A wrong guess costs nothing but the hint.
 func prefetchNext(buf []byte, off, n, count int) {
-	end := min(len(buf), off+count*n)
-	for a := off; a < end; a += n {
-		memcopy.Prefetch(buf, a)
-		if a+64 < end {
-			memcopy.Prefetch(buf, a+64)
-		}
-	}
+	memcopy.PrefetchPairs(buf[off:min(len(buf), off+count*n)], n)
 }
 
 // Close stops Run at the next batch boundary.
