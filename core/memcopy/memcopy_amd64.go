@@ -2,12 +2,12 @@
 
 package memcopy
 
-import "unsafe"
-
 const haveStreaming = true
 
-// copyNT copies n bytes (a multiple of 64) with MOVNTDQ stores to a
-// 16-byte-aligned dst. Implemented in memcopy_amd64.s.
+// copyNT copies n bytes, any alignment, with non-temporal stores (MOVNTDQ
+// for 16-byte-aligned blocks, MOVNTI for 8-byte pieces; single bytes at an
+// unaligned start or end are ordinary stores). Implemented in
+// memcopy_amd64.s.
 //
 //go:noescape
 func copyNT(dst, src *byte, n uintptr)
@@ -15,16 +15,7 @@ func copyNT(dst, src *byte, n uintptr)
 // fence is SFENCE.
 func fence()
 
-// copyStreaming copies len(dst) == len(src) bytes: an ordinary copy up to
-// dst's first 16-byte boundary, streaming stores for whole 64-byte blocks,
-// an ordinary copy of the tail.
+// copyStreaming copies len(dst) == len(src) bytes with streaming stores.
 func copyStreaming(dst, src []byte) {
-	n := len(dst)
-	head := int(-uintptr(unsafe.Pointer(&dst[0])) & 15)
-	copy(dst[:head], src[:head])
-	body := (n - head) &^ 63
-	if body > 0 {
-		copyNT(&dst[head], &src[head], uintptr(body))
-	}
-	copy(dst[head+body:], src[head+body:])
+	copyNT(&dst[0], &src[0], uintptr(len(dst)))
 }

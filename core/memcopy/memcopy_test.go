@@ -9,25 +9,28 @@ import (
 )
 
 // Every length and alignment around the block and threshold boundaries
-// copies exactly, and writes nothing outside dst.
+// (every destination offset within a cache line, source offsets on and off
+// 8-byte boundaries) copies exactly, and writes nothing outside dst.
 func TestCopyExact(t *testing.T) {
 	src := make([]byte, 4096)
 	for i := range src {
 		src[i] = byte(i*7 + 3)
 	}
 	for _, nt := range []bool{false, true} {
-		for dstOff := 0; dstOff < 20; dstOff++ {
-			for _, n := range []int{0, 1, 15, 63, 64, 65, 255, 256, 257, 1000, 1024, 1088, 4000} {
-				buf := bytes.Repeat([]byte{0xEE}, n+64)
-				dst := buf[dstOff : dstOff+n]
-				Copy(dst, src[5:5+n], nt)
-				Fence()
-				if !bytes.Equal(dst, src[5:5+n]) {
-					t.Fatalf("nt=%v off=%d n=%d: wrong bytes", nt, dstOff, n)
-				}
-				for i, b := range buf {
-					if (i < dstOff || i >= dstOff+n) && b != 0xEE {
-						t.Fatalf("nt=%v off=%d n=%d: byte %d outside dst written", nt, dstOff, n, i)
+		for dstOff := 0; dstOff < 64; dstOff++ {
+			for _, srcOff := range []int{0, 5, 8} {
+				for _, n := range []int{0, 1, 15, 63, 64, 65, 255, 256, 257, 263, 264, 272, 1000, 1024, 1088, 1472, 4000} {
+					buf := bytes.Repeat([]byte{0xEE}, n+128)
+					dst := buf[dstOff : dstOff+n]
+					Copy(dst, src[srcOff:srcOff+n], nt)
+					Fence()
+					if !bytes.Equal(dst, src[srcOff:srcOff+n]) {
+						t.Fatalf("nt=%v off=%d/%d n=%d: wrong bytes", nt, dstOff, srcOff, n)
+					}
+					for i, b := range buf {
+						if (i < dstOff || i >= dstOff+n) && b != 0xEE {
+							t.Fatalf("nt=%v off=%d/%d n=%d: byte %d outside dst written", nt, dstOff, srcOff, n, i)
+						}
 					}
 				}
 			}
@@ -45,9 +48,14 @@ func TestCopyShorterSource(t *testing.T) {
 	}
 }
 
-func benchCopy(b *testing.B, block int, nt bool) {
+func benchCopy(b *testing.B, block int, nt bool) { benchCopyAt(b, block, nt, 0) }
+
+// benchCopyAt copies into a destination dstOff bytes past a page boundary
+// (numpy arrays start 16 bytes past one; a heap offset that is not a
+// multiple of 16 puts every copy off a 16-byte boundary).
+func benchCopyAt(b *testing.B, block int, nt bool, dstOff int) {
 	src := make([]byte, 256<<20)
-	dst := make([]byte, 8<<20)
+	dst := make([]byte, 8<<20+64)[dstOff:]
 	stride := block + 40 // packets: header, then payload
 	b.SetBytes(int64(len(src) / stride * block))
 	b.ReportAllocs()
@@ -55,7 +63,7 @@ func benchCopy(b *testing.B, block int, nt bool) {
 		d := 0
 		for s := 0; s+stride <= len(src); s += stride {
 			Copy(dst[d:d+block], src[s+40:], nt)
-			if d += block; d+block > len(dst) {
+			if d += block; d+block > 8<<20 {
 				d = 0
 			}
 		}
@@ -67,6 +75,11 @@ func BenchmarkCopy1KiB(b *testing.B)          { benchCopy(b, 1024, false) }
 func BenchmarkCopy1KiBStreaming(b *testing.B) { benchCopy(b, 1024, true) }
 func BenchmarkCopy8KiB(b *testing.B)          { benchCopy(b, 8192, false) }
 func BenchmarkCopy8KiBStreaming(b *testing.B) { benchCopy(b, 8192, true) }
+
+func BenchmarkCopy1KiBStreamingOff8(b *testing.B)  { benchCopyAt(b, 1024, true, 8) }
+func BenchmarkCopy1KiBStreamingOff16(b *testing.B) { benchCopyAt(b, 1024, true, 16) }
+func BenchmarkCopy1000Streaming(b *testing.B)      { benchCopy(b, 1000, true) }
+func BenchmarkCopy1000(b *testing.B)               { benchCopy(b, 1000, false) }
 
 // PrefetchPairs is a hint: any slice, any stride, the last byte of a buffer
 // that ends at a page boundary included, neither faults nor changes a byte.
