@@ -14,9 +14,10 @@
 // against 9.8-10.8 GB/s now (BenchmarkCopy1KiBStreamingOff8,
 // BenchmarkCopy1000Streaming); an ordinary copy does 7.5. Now:
 //
-//	head:  MOVB until dst%8 == 0, then one MOVNTIQ if dst%16 == 8
-//	body:  64-byte blocks of MOVOU loads and MOVNTO (MOVNTDQ) stores
-//	tail:  MOVNTO per 16 bytes, MOVNTIQ per 8, MOVB per byte
+// Bytes one at a time until dst is 8-byte aligned, then a loop that stores
+// a 64-byte block (MOVOU loads, MOVNTO = MOVNTDQ stores) while dst is
+// 16-byte aligned and 64 bytes are left, else 16 bytes (MOVNTO), else 8
+// (MOVNTIQ), and the last 0-7 bytes one at a time.
 TEXT ·copyNT(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -25,26 +26,22 @@ head1:
 	TESTQ CX, CX
 	JE    done
 	TESTQ $7, DI
-	JE    head8
+	JE    loop
 	MOVB  (SI), AX
 	MOVB  AX, (DI)
 	INCQ  SI
 	INCQ  DI
 	DECQ  CX
 	JMP   head1
-head8:
-	TESTQ $8, DI
-	JE    body
+loop:
 	CMPQ  CX, $8
 	JB    tail1
-	MOVQ  (SI), AX
-	MOVNTIQ AX, (DI)
-	ADDQ  $8, SI
-	ADDQ  $8, DI
-	SUBQ  $8, CX
-body:
+	TESTQ $15, DI
+	JNE   one8
+	CMPQ  CX, $16
+	JB    one8
 	CMPQ  CX, $64
-	JB    tail16
+	JB    one16
 	MOVOU 0(SI), X0
 	MOVOU 16(SI), X1
 	MOVOU 32(SI), X2
@@ -56,24 +53,21 @@ body:
 	ADDQ  $64, SI
 	ADDQ  $64, DI
 	SUBQ  $64, CX
-	JMP   body
-tail16:
-	CMPQ  CX, $16
-	JB    tail8
+	JMP   loop
+one16:
 	MOVOU (SI), X0
 	MOVNTO X0, (DI)
 	ADDQ  $16, SI
 	ADDQ  $16, DI
 	SUBQ  $16, CX
-	JMP   tail16
-tail8:
-	CMPQ  CX, $8
-	JB    tail1
+	JMP   loop
+one8:
 	MOVQ  (SI), AX
 	MOVNTIQ AX, (DI)
 	ADDQ  $8, SI
 	ADDQ  $8, DI
 	SUBQ  $8, CX
+	JMP   loop
 tail1:
 	TESTQ CX, CX
 	JE    done
