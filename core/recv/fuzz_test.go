@@ -227,6 +227,22 @@ func checkFuzzStats(t *testing.T, st map[string]uint64, fed uint64) {
 	}
 }
 
+// checkLiveCount: the heap table's count of entries in use, which lets
+// find skip the scan, is the number of entries in use.
+func checkLiveCount(t *testing.T, s *Stream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for i := range s.heaps.entries {
+		if s.heaps.entries[i].used {
+			n++
+		}
+	}
+	if n != s.heaps.live {
+		t.Fatalf("heap table: %d entries in use, live count %d", n, s.heaps.live)
+	}
+}
+
 func runFuzzStream(t *testing.T, cfgByte byte, ops []byte) {
 	r := newFuzzRig(cfgByte)
 	cfg, ccfg := r.configs()
@@ -237,8 +253,10 @@ func runFuzzStream(t *testing.T, cfgByte byte, ops []byte) {
 	batches, fed := fuzzBatches(t, ops, 1)
 	for _, b := range batches[0] {
 		s.AddBatch(b)
+		checkLiveCount(t, s)
 	}
 	s.Stop()
+	checkLiveCount(t, s)
 	r.check(t)
 	checkFuzzStats(t, statsOf(s), fed)
 }

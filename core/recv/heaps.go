@@ -28,6 +28,7 @@ type heapTable struct {
 	maxHeaps   int
 	substreams uint64
 	entries    []liveHeap
+	live       int    // entries in use: find returns at once when there are none
 	seq        uint64 // packet clock for liveHeap.seq
 	// refused remembers the counters of the latest multi-packet heaps whose
 	// placement was refused (rejected, too old, badly placed, no chunk), so
@@ -57,6 +58,11 @@ func (t *heapTable) slots(cnt uint64) []liveHeap {
 
 // find returns the live heap with counter cnt, or nil, and the probe count.
 func (t *heapTable) find(cnt uint64) (*liveHeap, int) {
+	if t.live == 0 {
+		// Streams of single-packet heaps never have one live between
+		// packets; the probe count is what the scan would have made.
+		return nil, t.maxHeaps
+	}
 	sl := t.slots(cnt)
 	for i := range sl {
 		if sl[i].used && sl[i].cnt == cnt {

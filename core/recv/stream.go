@@ -458,6 +458,9 @@ func (s *Stream) dropHeap(h *liveHeap, stat int) {
 }
 
 func (s *Stream) clearHeap(h *liveHeap) {
+	if h.used {
+		s.heaps.live--
+	}
 	h.used = false
 	h.dst, h.present = nil, nil
 	if h.ranges != nil {
@@ -595,6 +598,7 @@ func (s *Stream) startHeap(b []byte, p *spead.Packet, i int) *liveHeap {
 		s.dropHeap(h, StatIncompleteHeapsEvicted)
 	}
 	*h = liveHeap{cnt: cnt, length: p.HeapLength, used: true, ranges: h.ranges} // processPacket stamps it
+	s.heaps.live++
 	if !ok {
 		h.discard = true
 		return h
