@@ -28,7 +28,7 @@ type heapTable struct {
 	maxHeaps   int
 	substreams uint64
 	entries    []liveHeap
-	live       int    // entries in use: find returns at once when there are none
+	live       int    // entries in use (startHeap and clearHeap keep it): find returns at once at 0
 	seq        uint64 // packet clock for liveHeap.seq
 	// refused remembers the counters of the latest multi-packet heaps whose
 	// placement was refused (rejected, too old, badly placed, no chunk), so

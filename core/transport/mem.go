@@ -15,6 +15,9 @@ type MemReader struct {
 	lc      lifecycle
 	buf     []byte
 	packets [][]byte
+	// noPrefetch turns prefetchNext off (BenchmarkMemReader measures what
+	// it gains).
+	noPrefetch bool
 }
 
 // NewMemReader returns a reader over buf.
@@ -51,7 +54,7 @@ func (r *MemReader) Run(sink recv.Sink) error {
 		pk = append(pk, buf[off:off+n:off+n])
 		off += n
 		if len(pk) == cap(pk) {
-			if memPrefetch {
+			if !r.noPrefetch {
 				prefetchNext(buf, off, n, len(pk))
 			}
 			if r.lc.closed.Load() || !sink.AddBatch(pk) {
@@ -65,10 +68,6 @@ func (r *MemReader) Run(sink recv.Sink) error {
 	}
 	return nil
 }
-
-// memPrefetch turns prefetchNext on (BenchmarkMemReader turns it off to
-// measure what it gains).
-var memPrefetch = true
 
 // prefetchNext asks the CPU to load the start of the next batch's packets
 // (guessing they are n bytes each, as they usually are) and returns at once;

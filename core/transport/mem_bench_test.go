@@ -52,12 +52,11 @@ func BenchmarkMemReader(b *testing.B) {
 		return s
 	}
 	run := func(b *testing.B, prefetch bool) {
-		memPrefetch = prefetch
-		defer func() { memPrefetch = true }()
 		s := newSink()
 		readers := make([]*MemReader, b.N) // a reader runs once
 		for i := range readers {
 			readers[i] = NewMemReader(buf)
+			readers[i].noPrefetch = !prefetch
 		}
 		b.SetBytes(int64(packets * payload))
 		b.ReportAllocs()
