@@ -501,6 +501,10 @@ def build_report(results: Dict[str, Any]) -> str:
     out.append(f"- memory runs: {results['params']['bytes'] / 2**30:.2f} GiB payload each, best of "
                f"{results['params']['repeat']}; group window {results['params']['max_chunks']} chunks, member windows "
                f"{results['params']['stream_chunks']} chunks, {results['params']['chunks']} chunks in circulation, LOSSLESS")
+    pr = results["params"]
+    if "udp_repeat" in pr:
+        out.append(f"- udp: {pr['udp_duration_s']:g} s per trial, up to {pr['udp_steps']} trials per zero-loss search, "
+                   f"best of {pr['udp_repeat']} searches per implementation and cell, the implementations taking turns")
     if results.get("notes"):
         for n in results["notes"]:
             out.append(f"- note: {n}")
@@ -589,7 +593,10 @@ def build_report(results: Dict[str, Any]) -> str:
                 for impl, v in r.items() if n != "recvmmsg" else [("recvmmsg", r)]:
                     if v.get("curve"):
                         pts = ", ".join(f"{p['rate_gbps'] or p['achieved_gbps']:.2f}→{p['loss']:.4f}" for p in v["curve"])
-                        out.append(f"- loss curve {scen} N={n if n != 'recvmmsg' else 1} {impl}: {pts}")
+                        every = v.get("all_zero_loss_gbps")
+                        also = (" (zero loss in each search: " + ", ".join(fmt(x) for x in every) + ")"
+                                if every and len(every) > 1 else "")
+                        out.append(f"- loss curve {scen} N={n if n != 'recvmmsg' else 1} {impl}: {pts}{also}")
     else:
         out.append("(skipped)")
     out.append("")
@@ -740,6 +747,8 @@ def main() -> int:
     ap.add_argument("--udp-streams", default="1,2", help="N for the UDP scenario")
     ap.add_argument("--udp-duration", type=float, help="seconds per UDP trial (default 5, quick 2)")
     ap.add_argument("--udp-steps", type=int, help="trials per zero-loss search (default 6, quick 3)")
+    ap.add_argument("--udp-repeat", type=int,
+                    help="zero-loss searches per implementation and cell, taking turns, best counts (default 3, quick 1)")
     ap.add_argument("--no-gso", action="store_true", help="sender without UDP_SEGMENT (slower sender)")
     ap.add_argument("--max-chunks", type=int, default=4, help="group window of the memory runs")
     ap.add_argument("--chunks", type=int, default=16,
@@ -759,6 +768,7 @@ def main() -> int:
     repeat = args.repeat or (2 if quick else 5)
     udp_dur = args.udp_duration or (2.0 if quick else 5.0)
     udp_steps = args.udp_steps or (3 if quick else 6)
+    udp_repeat = args.udp_repeat or (1 if quick else 3)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     streams = [int(x) for x in args.streams.split(",")]
     udp_streams = [int(x) for x in args.udp_streams.split(",")]
@@ -773,7 +783,7 @@ def main() -> int:
     info = machine_info()
     results: Dict[str, Any] = {
         "machine": info, "mode": "quick" if quick else "full",
-        "params": {"bytes": nbytes, "repeat": repeat, "max_chunks": args.max_chunks, "chunks": args.chunks, "stream_chunks": args.stream_chunks, "udp_duration_s": udp_dur, "udp_steps": udp_steps,
+        "params": {"bytes": nbytes, "repeat": repeat, "max_chunks": args.max_chunks, "chunks": args.chunks, "stream_chunks": args.stream_chunks, "udp_duration_s": udp_dur, "udp_steps": udp_steps, "udp_repeat": udp_repeat,
                    "gso": gso, "scenarios": scenarios, "streams": streams, "udp_streams": udp_streams},
         "notes": [], "memcpy": {}, "memcpy_all": [], "memory": {}, "udp": {}, "drain": {}, "xdp": {}, "raw": [],
     }
@@ -877,35 +887,47 @@ def main() -> int:
             results["udp"][scen] = {}
             for n in udp_streams:
                 log(f"udp {scen} N={n}")
-                row = {}
-                lines = run_go(["udp", "--scenario", scen, "--streams", str(n)] + common)
-                results["raw"] += lines
-                summ = [l for l in lines if l["kind"] == "udp_search"][0]
-                trials = [l for l in lines if l["kind"] == "udp_trial"]
-                summ["cpu_s_per_gbyte_at_max"] = trials[0].get("cpu_s_per_gbyte")
-                row["go"] = summ
-                log(f"    go: zero loss {summ['zero_loss_gbps']} Gb/s (sender-bound: {summ['sender_bound']})")
+                # Each implementation's search runs udp_repeat times, the
+                # implementations taking turns, and the best zero-loss rate
+                # of each counts: where the sender is the limit, its speed
+                # (which shares the two CPUs with the receiver) varies more
+                # between trials than the receivers differ, so one search
+                # each compares the sender's luck (docs/tuning.md).
+                searches: Dict[str, List[Dict[str, Any]]] = {}
                 ctx = cplace.ctx(SCENARIOS[scen])
-                for impl, ok, place in (("spead2", have_spead2, cplace.for_spead2(ctx)),
-                                        ("py", have_py, cplace.for_chunkgroup(ctx))):
-                    if not ok:
-                        continue
-                    try:
-                        first: List[Dict[str, Any]] = []
+                for rep in range(udp_repeat):
+                    lines = run_go(["udp", "--scenario", scen, "--streams", str(n)] + common)
+                    results["raw"] += lines
+                    summ = [l for l in lines if l["kind"] == "udp_search"][0]
+                    trials = [l for l in lines if l["kind"] == "udp_trial"]
+                    summ["cpu_s_per_gbyte_at_max"] = trials[0].get("cpu_s_per_gbyte")
+                    searches.setdefault("go", []).append(summ)
+                    log(f"    go: zero loss {summ['zero_loss_gbps']} Gb/s (sender-bound: {summ['sender_bound']})")
+                    for impl, ok, place in (("spead2", have_spead2, cplace.for_spead2(ctx)),
+                                            ("py", have_py, cplace.for_chunkgroup(ctx))):
+                        if not ok:
+                            continue
+                        try:
+                            first: List[Dict[str, Any]] = []
 
-                        def trial(rate: float) -> Dict[str, Any]:
-                            t = py_udp_trial(impl, place, scen, n, rate, udp_dur, gso)
-                            results["raw"].append(t)
-                            first.append(t)
-                            return t
+                            def trial(rate: float) -> Dict[str, Any]:
+                                t = py_udp_trial(impl, place, scen, n, rate, udp_dur, gso)
+                                results["raw"].append(t)
+                                first.append(t)
+                                return t
 
-                        s = py_search(trial, udp_steps)
-                        s["cpu_s_per_gbyte_at_max"] = first[0].get("cpu_s_per_gbyte")
-                        row[impl] = s
-                        log(f"    {impl}: zero loss {s['zero_loss_gbps']} Gb/s (sender-bound: {s['sender_bound']})")
-                    except Exception as e:  # noqa: BLE001
-                        traceback.print_exc()
-                        row[impl] = {"error": repr(e)}
+                            s = py_search(trial, udp_steps)
+                            s["cpu_s_per_gbyte_at_max"] = first[0].get("cpu_s_per_gbyte")
+                            searches.setdefault(impl, []).append(s)
+                            log(f"    {impl}: zero loss {s['zero_loss_gbps']} Gb/s (sender-bound: {s['sender_bound']})")
+                        except Exception as e:  # noqa: BLE001
+                            traceback.print_exc()
+                            searches.setdefault(impl, []).append({"error": repr(e)})
+                row = {}
+                for impl, ss in searches.items():
+                    ok = [x for x in ss if "zero_loss_gbps" in x]
+                    row[impl] = dict(max(ok, key=lambda x: x["zero_loss_gbps"])) if ok else ss[-1]
+                    row[impl]["all_zero_loss_gbps"] = [x.get("zero_loss_gbps") for x in ss]
                 results["udp"][scen][str(n)] = row
             log(f"recvmmsg {scen}")
             lines = run_go(["recvmmsg", "--scenario", scen, "--streams", "1"] + common)
