@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"time"
+	"unsafe"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
 	"github.com/chunkgroup/chunkgroup/core/recv"
@@ -33,6 +34,21 @@ type rigConfig struct {
 	// thread to thread, which a consumer goroutine sharing the members'
 	// processors never does (docs/tuning.md, fifth round).
 	consumerThread bool
+	// batchPlace places through a recv.BatchPlacer (the grid, once per
+	// slice of packets for the heaps they start): the path a C place
+	// function takes behind the C ABI, without the cgo call (impl
+	// "go-batch").
+	batchPlace bool
+}
+
+// batchGrid is the grid placement as a recv.BatchPlacer.
+type batchGrid struct{ *recv.GridPlacer }
+
+func (g batchGrid) PlaceBatch(first *recv.PlaceData, n int) {
+	pds := unsafe.Slice(first, n)
+	for i := range pds {
+		g.Place(&pds[i])
+	}
 }
 
 // rig is a ring group with its rings, member streams and chunks, placing
@@ -79,6 +95,9 @@ func newRig(cfg rigConfig) (*rig, error) {
 			ccfg.MaxChunks = cfg.streamChunks
 		}
 		ccfg.Place = placer
+		if cfg.batchPlace {
+			ccfg.Place = batchGrid{placer}
+		}
 		s, err := g.EmplaceBack(scfg, ccfg)
 		if err != nil {
 			g.Stop()
@@ -167,6 +186,7 @@ func cmdMemory(args []string) error {
 	chunks := fs.Int("chunks", 8, "chunks in circulation")
 	lossy := fs.Bool("lossy", false, "LOSSY eviction (default LOSSLESS: in memory no stream may be overtaken)")
 	consumerThread := fs.Bool("consumer-thread", false, "lock the consumer goroutine to an OS thread of its own, as a C or Python consumer's is (impl \"go-thread\")")
+	batchPlace := fs.Bool("batch-place", false, "place through a batch placer, the path of a C place function (impl \"go-batch\")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -186,7 +206,8 @@ func cmdMemory(args []string) error {
 		sc.Name, *streams, ps.heaps, ps.packets(), float64(ps.payload())/(1<<30), since(t0))
 	for rep := 0; rep < *repeat; rep++ {
 		res, err := memoryRun(ps, rigConfig{sc: sc, streams: *streams, maxChunks: *maxChunks, streamChunks: *streamChunks,
-			chunks: *chunks, maxHeaps: recv.DefaultMaxHeaps, lossless: !*lossy, consumerThread: *consumerThread})
+			chunks: *chunks, maxHeaps: recv.DefaultMaxHeaps, lossless: !*lossy, consumerThread: *consumerThread,
+			batchPlace: *batchPlace})
 		if err != nil {
 			return err
 		}
@@ -236,6 +257,9 @@ func memoryRun(ps *packetSet, cfg rigConfig) (map[string]any, error) {
 	impl := "go"
 	if cfg.consumerThread {
 		impl = "go-thread"
+	}
+	if cfg.batchPlace {
+		impl += "-batch"
 	}
 	res := map[string]any{
 		"kind": "memory", "impl": impl, "scenario": cfg.sc.Name, "streams": cfg.streams,

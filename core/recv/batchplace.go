@@ -65,10 +65,14 @@ func newPrePlacer(bp BatchPlacer, nItems, maxHeapExtra int, batchStats *uint64) 
 func (pp *prePlacer) release() { offheap.Free(pp.mem) }
 
 // markStarted records that a packet of this slice starts heap cnt; false
-// if one already does. A small open-addressing set, cleared per slice.
+// if one already does. A small open-addressing set, cleared per slice,
+// holding cnt+1 (0 is an empty entry; heap counters have at most 48 bits,
+// so cnt+1 never wraps to 0).
 func (pp *prePlacer) markStarted(cnt uint64) bool {
 	mask := uint64(len(pp.started) - 1)
-	for h := (cnt * 0x9E3779B97F4A7C15) >> 57; ; h = (h + 1) & mask {
+	// Fibonacci hashing: the product's high bits mix best; the mask, not
+	// the shift, fits them to the table (any power-of-two size up to 2^24).
+	for h := (cnt * 0x9E3779B97F4A7C15) >> 40 & mask; ; h = (h + 1) & mask {
 		switch pp.started[h] {
 		case 0:
 			pp.started[h] = cnt + 1

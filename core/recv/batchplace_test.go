@@ -70,3 +70,45 @@ func TestBatchPlacerEquivalence(t *testing.T) {
 		}
 	}
 }
+
+// markStarted is a set over one slice's heap counters: true the first
+// time a counter is marked, false after, for a full slice of counters
+// from anywhere in the 64-bit range (nearby, far apart, the largest),
+// and empty again once cleared.
+func TestPrePlacerMarkStarted(t *testing.T) {
+	var pp prePlacer
+	rng := rand.New(rand.NewSource(1))
+	for round := 0; round < 200; round++ {
+		clear(pp.started[:])
+		cnts := make([]uint64, 0, prePlaceCap)
+		seen := map[uint64]bool{}
+		for i := 0; len(cnts) < prePlaceCap; i++ {
+			var c uint64
+			switch round % 3 {
+			case 0:
+				c = uint64(round*prePlaceCap + i) // consecutive, as in a stream
+			case 1:
+				c = rng.Uint64() >> uint(rng.Intn(64))
+			default:
+				c = ^uint64(0) - 1 - uint64(i)*(1<<40) // near the top, far apart
+			}
+			if !seen[c] {
+				seen[c] = true
+				cnts = append(cnts, c)
+			}
+		}
+		for i, c := range cnts {
+			if !pp.markStarted(c) {
+				t.Fatalf("round %d: counter %d (#%d) reported started before it was marked", round, c, i)
+			}
+			if pp.markStarted(c) {
+				t.Fatalf("round %d: counter %d marked twice", round, c)
+			}
+		}
+		for _, c := range cnts {
+			if pp.markStarted(c) {
+				t.Fatalf("round %d: counter %d forgotten after %d marks", round, c, len(cnts))
+			}
+		}
+	}
+}

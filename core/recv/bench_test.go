@@ -2,8 +2,10 @@ package recv
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/memcopy"
 	"github.com/chunkgroup/chunkgroup/core/offheap"
 	"github.com/chunkgroup/chunkgroup/core/spead"
 )
@@ -62,6 +64,16 @@ func benchPackets(b *testing.B, sc benchScenario) (buf []byte, pkts [][]byte, nH
 		off += n
 	}
 	return buf, pkts, nHeaps
+}
+
+// gridBatch is the grid placement as a BatchPlacer.
+type gridBatch struct{ *GridPlacer }
+
+func (g gridBatch) PlaceBatch(first *PlaceData, n int) {
+	pds := unsafe.Slice(first, n)
+	for i := range pds {
+		g.Place(&pds[i])
+	}
 }
 
 // chunkPool is a recycling allocator: a fixed set of off-heap chunks that
@@ -126,61 +138,81 @@ func (p *chunkPool) release() {
 // Every op replays the same packets. So that chunk IDs keep rising (as
 // heap counters would), the grid's time origin moves back by one buffer's
 // worth of heaps per op: chunk_id = (heap_cnt + op*nHeaps) / heaps_per_chunk.
+//
+// The "-batch" cases place through a BatchPlacer (the grid, called once per
+// slice of packets for the heaps they start), the path a C place function
+// takes (capi's cPlacer): what that path costs beyond placing inline,
+// without the cgo call.
 func BenchmarkChunkStreamMemory(b *testing.B) {
 	for _, sc := range benchScenarios {
 		buf, pkts, nHeaps := benchPackets(b, sc)
-		b.Run(sc.name, func(b *testing.B) {
-			chunkSize := sc.heapSize * sc.heapsPerChunk
-			pool := newChunkPool(b, DefaultMaxChunks+benchPoolSlack, sc.heapsPerChunk, chunkSize)
-			defer pool.release()
-			grid := &GridPlacer{
-				Time:           GridDim{Item: 0, Step: 1, Count: int64(sc.heapsPerChunk), Stride: 1},
-				HeapSize:       int64(sc.heapSize),
-				HeapLengthItem: 1,
-				NumItems:       2,
+		for _, batch := range []bool{false, true} {
+			name := sc.name
+			if batch {
+				name += "-batch"
 			}
-			ccfg := DefaultChunkStreamConfig()
-			ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
-			ccfg.Place = grid
-			ccfg.Allocate = pool.allocate
-			ccfg.Ready = pool.ready
-			s, err := NewChunkStream(DefaultStreamConfig(), ccfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(nHeaps * sc.heapSize))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for op := 0; op < b.N; op++ {
-				grid.Time.Origin = -int64(op) * int64(nHeaps)
-				for i := 0; i < len(pkts); i += benchBatch {
-					if !s.AddBatch(pkts[i:min(i+benchBatch, len(pkts))]) {
-						b.Fatal("stream stopped")
+			b.Run(name, func(b *testing.B) {
+				chunkSize := sc.heapSize * sc.heapsPerChunk
+				pool := newChunkPool(b, DefaultMaxChunks+benchPoolSlack, sc.heapsPerChunk, chunkSize)
+				defer pool.release()
+				grid := &GridPlacer{
+					Time:           GridDim{Item: 0, Step: 1, Count: int64(sc.heapsPerChunk), Stride: 1},
+					HeapSize:       int64(sc.heapSize),
+					HeapLengthItem: 1,
+					NumItems:       2,
+				}
+				ccfg := DefaultChunkStreamConfig()
+				ccfg.Items = []uint64{spead.HeapCntID, spead.HeapLengthID}
+				ccfg.Place = grid
+				if batch {
+					ccfg.Place = gridBatch{grid}
+				}
+				ccfg.Allocate = pool.allocate
+				ccfg.Ready = pool.ready
+				s, err := NewChunkStream(DefaultStreamConfig(), ccfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(nHeaps * sc.heapSize))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for op := 0; op < b.N; op++ {
+					grid.Time.Origin = -int64(op) * int64(nHeaps)
+					for i := 0; i < len(pkts); i += benchBatch {
+						// As the memory reader does: the next batch's first
+						// lines load while this one is processed.
+						if next := i + benchBatch; next < len(pkts) {
+							off := len(buf) - cap(pkts[next]) // cap runs to the buffer's end
+							memcopy.PrefetchPairs(buf[off:min(len(buf), off+benchBatch*len(pkts[next]))], len(pkts[next]))
+						}
+						if !s.AddBatch(pkts[i:min(i+benchBatch, len(pkts))]) {
+							b.Fatal("stream stopped")
+						}
 					}
 				}
-			}
-			b.StopTimer()
-			sec := b.Elapsed().Seconds()
-			b.ReportMetric(float64(len(pkts))*float64(b.N)/sec, "packets/s")
-			b.ReportMetric(float64(nHeaps*sc.heapSize)*float64(b.N)/sec/1e9, "GB/s")
-			s.Stop()
-			// The figures only count if every heap landed: all complete,
-			// all marked present, nothing dropped.
-			st := s.Stats()
-			want := map[string]uint64{
-				"packets": uint64(len(pkts) * b.N), "heaps": uint64(nHeaps * b.N),
-				"incomplete_heaps_evicted": 0, "incomplete_heaps_flushed": 0, "too_old_heaps": 0,
-				"rejected_heaps": 0, "bad_placement_heaps": 0, "malformed_packets": 0,
-			}
-			for k, v := range want {
-				if got, _ := st.Get(k); got != v {
-					b.Fatalf("stat %s = %d, want %d", k, got, v)
+				b.StopTimer()
+				sec := b.Elapsed().Seconds()
+				b.ReportMetric(float64(len(pkts))*float64(b.N)/sec, "packets/s")
+				b.ReportMetric(float64(nHeaps*sc.heapSize)*float64(b.N)/sec/1e9, "GB/s")
+				s.Stop()
+				// The figures only count if every heap landed: all complete,
+				// all marked present, nothing dropped.
+				st := s.Stats()
+				want := map[string]uint64{
+					"packets": uint64(len(pkts) * b.N), "heaps": uint64(nHeaps * b.N),
+					"incomplete_heaps_evicted": 0, "incomplete_heaps_flushed": 0, "too_old_heaps": 0,
+					"rejected_heaps": 0, "bad_placement_heaps": 0, "malformed_packets": 0,
 				}
-			}
-			if pool.misses != 0 || pool.present != nHeaps*b.N || pool.readied != nHeaps*b.N/sc.heapsPerChunk {
-				b.Fatalf("pool: %d misses, %d chunks readied, %d heaps present (want %d)", pool.misses, pool.readied, pool.present, nHeaps*b.N)
-			}
-		})
+				for k, v := range want {
+					if got, _ := st.Get(k); got != v {
+						b.Fatalf("stat %s = %d, want %d", k, got, v)
+					}
+				}
+				if pool.misses != 0 || pool.present != nHeaps*b.N || pool.readied != nHeaps*b.N/sc.heapsPerChunk {
+					b.Fatalf("pool: %d misses, %d chunks readied, %d heaps present (want %d)", pool.misses, pool.readied, pool.present, nHeaps*b.N)
+				}
+			})
+		}
 		offheap.Free(buf)
 	}
 }
