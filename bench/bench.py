@@ -6,6 +6,8 @@ Memory scenario (per scenario large/small and N = 1, 2, 4 streams):
   go        chunkgroup driven from Go (build/chunkgroup-bench memory, Go grid placement)
   go-thread the same with the consumer goroutine locked to an OS thread of its
             own, as a Python consumer's is (what the consumer thread costs)
+  go-batch  the same as go, heaps placed through the batch pass a C place
+            function takes (what that pass costs, Python aside)
   py-c      chunkgroup from Python, the C place function of bench/place.c
   py-grid   chunkgroup from Python, the built-in grid placement
   spead2    spead2 from Python, the same packet bytes and the same C place function
@@ -511,16 +513,17 @@ def build_report(results: Dict[str, Any]) -> str:
     out.append("")
     mc = results.get("memcpy", {})
     out.append("## memory (payload GB/s; higher is better)\n")
-    out.append("| scenario | N | go | go-thread | py-c | py-grid | spead2 | py-c/spead2 | go/spead2 | py-grid/go (python cost) | "
-               "py-grid/go-thread | N/N=1 (go) | N/N=1 (py-c) | N/N=1 (spead2) | go/memcpy | go Mpkt/s | go CPU s/GB | "
+    out.append("| scenario | N | go | go-thread | go-batch | py-c | py-grid | spead2 | py-c/spead2 | go/spead2 | py-grid/go (python cost) | "
+               "py-grid/go-thread | py-c/go-batch | N/N=1 (go) | N/N=1 (py-c) | N/N=1 (spead2) | go/memcpy | go Mpkt/s | go CPU s/GB | "
                "spead2 CPU s/GB |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for scen, rows in results["memory"].items():
         base = rows.get("1", {})
         copy = mc.get(scen)
         for n, r in rows.items():
             g = r.get("go", {}).get("gbytes_per_s")
             gt = r.get("go-thread", {}).get("gbytes_per_s")
+            gb = r.get("go-batch", {}).get("gbytes_per_s")
             pc = r.get("py-c", {}).get("gbytes_per_s")
             pg = r.get("py-grid", {}).get("gbytes_per_s")
             s2 = r.get("spead2", {}).get("gbytes_per_s")
@@ -529,15 +532,16 @@ def build_report(results: Dict[str, Any]) -> str:
                 return ratio(r.get(impl, {}).get("gbytes_per_s"), base.get(impl, {}).get("gbytes_per_s"))
 
             out.append(
-                f"| {scen} | {n} | {fmt(g)} | {fmt(gt)} | {fmt(pc)} | {fmt(pg)} | {fmt(s2)} | {fmt(ratio(pc, s2))}x | "
-                f"{fmt(ratio(g, s2))}x | {fmt(ratio(pg, g))} | {fmt(ratio(pg, gt))} | {fmt(scale('go'))}x | {fmt(scale('py-c'))}x | "
+                f"| {scen} | {n} | {fmt(g)} | {fmt(gt)} | {fmt(gb)} | {fmt(pc)} | {fmt(pg)} | {fmt(s2)} | {fmt(ratio(pc, s2))}x | "
+                f"{fmt(ratio(g, s2))}x | {fmt(ratio(pg, g))} | {fmt(ratio(pg, gt))} | {fmt(ratio(pc, gb))} | "
+                f"{fmt(scale('go'))}x | {fmt(scale('py-c'))}x | "
                 f"{fmt(scale('spead2'))}x | {fmt(ratio(g, copy), '.0%') if copy else '—'} | "
                 f"{fmt((r.get('go', {}).get('packets_per_s') or 0) / 1e6 or None)} | "
                 f"{fmt(r.get('go', {}).get('cpu_s_per_gbyte'), '.3f')} | {fmt(r.get('spead2', {}).get('cpu_s_per_gbyte'), '.3f')} |"
             )
     out.append("")
     out.append("### memory: scaling and CPU cores used (cores = CPU seconds / wall seconds of the whole process)\n")
-    impls = ("go", "go-thread", "py-c", "py-grid", "spead2")
+    impls = ("go", "go-thread", "go-batch", "py-c", "py-grid", "spead2")
     out.append("| scenario | N | " + " | ".join(f"{i} GB/s | {i} N/N=1 | {i} cores" for i in impls) + " |")
     out.append("|---|---|" + "---|---|---|" * len(impls))
     for scen, rows in results["memory"].items():
@@ -663,7 +667,7 @@ def plot_scaling(results: Dict[str, Any], path: Path) -> Optional[Path]:
     fig, axes = plt.subplots(1, len(mem), figsize=(5.5 * len(mem), 4.2), squeeze=False)
     for ax, (scen, rows) in zip(axes[0], mem.items()):
         ns = sorted(int(n) for n in rows)
-        for impl, style in (("go", "o-"), ("go-thread", "x:"), ("py-c", "s-"), ("py-grid", "^-"), ("spead2", "d--")):
+        for impl, style in (("go", "o-"), ("go-thread", "x:"), ("go-batch", "+:"), ("py-c", "s-"), ("py-grid", "^-"), ("spead2", "d--")):
             pts = [(n, rows[str(n)].get(impl, {}).get("gbytes_per_s")) for n in ns]
             pts = [(n, v) for n, v in pts if v]
             if pts:
@@ -836,22 +840,20 @@ def main() -> int:
                 for n in streams:
                     log(f"memory {scen} N={n}")
                     row: Dict[str, Any] = {}
-                    gl = run_go(["memory", "--scenario", scen, "--streams", str(n), "--bytes", str(nbytes),
-                                 "--repeat", str(repeat), "--max-chunks", str(args.max_chunks),
-                                 "--stream-chunks", str(args.stream_chunks), "--chunks", str(args.chunks)])
-                    results["raw"] += gl
-                    row["go"] = max(gl, key=lambda r: r["gbytes_per_s"])
-                    log(f"    go: {row['go']['gbytes_per_s']} GB/s")
-                    # The same with the consumer goroutine on an OS thread of
-                    # its own, as Python's consumer is (docs/tuning.md, fifth
-                    # round): what a consumer thread costs, Python aside.
-                    gt = run_go(["memory", "--scenario", scen, "--streams", str(n), "--bytes", str(nbytes),
-                                 "--repeat", str(repeat), "--max-chunks", str(args.max_chunks),
-                                 "--stream-chunks", str(args.stream_chunks), "--chunks", str(args.chunks),
-                                 "--consumer-thread"])
-                    results["raw"] += gt
-                    row["go-thread"] = max(gt, key=lambda r: r["gbytes_per_s"])
-                    log(f"    go-thread: {row['go-thread']['gbytes_per_s']} GB/s")
+                    # go: the Go program, consumer a goroutine. go-thread: the
+                    # consumer goroutine on an OS thread of its own, as
+                    # Python's consumer is (docs/tuning.md, fifth round): what
+                    # a consumer thread costs, Python aside. go-batch: heaps
+                    # placed through the batch pass a C place function takes
+                    # (docs/tuning.md, "Placement"): what py-c pays for it,
+                    # Python aside.
+                    for impl, extra in (("go", []), ("go-thread", ["--consumer-thread"]), ("go-batch", ["--batch-place"])):
+                        gl = run_go(["memory", "--scenario", scen, "--streams", str(n), "--bytes", str(nbytes),
+                                     "--repeat", str(repeat), "--max-chunks", str(args.max_chunks),
+                                     "--stream-chunks", str(args.stream_chunks), "--chunks", str(args.chunks)] + extra)
+                        results["raw"] += gl
+                        row[impl] = max(gl, key=lambda r: r["gbytes_per_s"])
+                        log(f"    {impl}: {row[impl]['gbytes_per_s']} GB/s")
                     bufs = split_streams(arr, meta, n)
                     runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name, _ in impls}
                     for _ in range(repeat):  # round-robin, so drift hits every implementation alike
