@@ -894,10 +894,10 @@ def main() -> int:
                 # of each counts: where the sender is the limit, its speed
                 # (which shares the two CPUs with the receiver) varies more
                 # between trials than the receivers differ, so one search
-                # each compares the sender's luck (docs/tuning.md).
+                # each compares the sender's luck (bench/README.md).
                 searches: Dict[str, List[Dict[str, Any]]] = {}
                 ctx = cplace.ctx(SCENARIOS[scen])
-                for rep in range(udp_repeat):
+                for _ in range(udp_repeat):
                     lines = run_go(["udp", "--scenario", scen, "--streams", str(n)] + common)
                     results["raw"] += lines
                     summ = [l for l in lines if l["kind"] == "udp_search"][0]
