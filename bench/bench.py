@@ -319,13 +319,14 @@ def udp_socket(bufsize: int) -> socket.socket:
 
 def py_udp_trial(
     impl: str, place: Any, scenario: str, n: int, rate_gbps: float, duration: float, gso: bool,
-    bufsize: int = 64 << 20, max_chunks: int = 8, nchunks: int = 32, drain: float = 2.0, stream_chunks: int = 4,
+    gro: bool = False, bufsize: int = 64 << 20, max_chunks: int = 8, nchunks: int = 32, drain: float = 2.0, stream_chunks: int = 4,
 ) -> Dict[str, Any]:
     """A ring group (LOSSY) with one UDP reader per stream, fed by
     chunkgroup-send, driven from Python; counts complete heaps. impl
     "spead2" runs spead2; "py" runs the same code with chunkgroup in
     spead2's place (the drop-in API), its place function in chunkgroup's
-    form."""
+    form; with gro, its readers use UDP receive offload (set_udp_gro, an
+    addition to spead2's API)."""
     if impl == "spead2":
         import spead2
         import spead2.recv as recv
@@ -349,6 +350,8 @@ def py_udp_trial(
     socks = [udp_socket(bufsize) for _ in range(n)]
     dests = [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
     for stream, s in zip(group, socks):
+        if gro:
+            stream.set_udp_gro(True)
         stream.add_udp_reader(s)
     for s in socks:
         s.close()  # spead2 works on its own duplicate
@@ -492,6 +495,39 @@ def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return a / b
 
 
+CEILINGS = ("recvmmsg", "recvmmsg-gro")  # keys of results["udp"][scenario] that are not an N
+
+
+def udp_gro_table(udp: Dict[str, Any]) -> List[str]:
+    """The UDP rows of chunkgroup's readers with receive offload, against
+    spead2 (which has none) and the bare recvmmsg loop with it."""
+    if not any("go-gro" in r or "py-gro" in r for rows in udp.values() for n, r in rows.items() if n not in CEILINGS):
+        return []
+    out = ["", "### udp with receive offload (chunkgroup's readers with UDP_GRO: `set_udp_gro(True)`, "
+           "`cg_stream_set_udp_gro`; spead2 4.5.1 leaves it off and has no setting for it, so its figure is the "
+           "one above)\n",
+           "| scenario | N | chunkgroup GRO (go) | chunkgroup GRO (python) | spead2 | go GRO/spead2 | python GRO/spead2 | "
+           "recvmmsg GRO ceiling | go GRO/recvmmsg GRO | go GRO CPU s/GB at max | python GRO CPU s/GB at max | sender-bound |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for scen, rows in udp.items():
+        rmv = rows.get("recvmmsg-gro", {}).get("zero_loss_gbps")
+        for n, r in rows.items():
+            if n in CEILINGS:
+                continue
+            g, py, s = r.get("go-gro", {}), r.get("py-gro", {}), r.get("spead2", {})
+            gv, pv, sv = g.get("zero_loss_gbps"), py.get("zero_loss_gbps"), s.get("zero_loss_gbps")
+            bound = ", ".join(k for k, v in (("go GRO", g), ("python GRO", py), ("spead2", s)) if v.get("sender_bound"))
+            out.append(
+                f"| {scen} | {n} | {fmt(gv)} | {fmt(pv)} | {fmt(sv)} | {fmt(ratio(gv, sv))}x | {fmt(ratio(pv, sv))}x | "
+                f"{fmt(rmv)} (N=1) | {fmt(ratio(gv, rmv))} | {fmt(g.get('cpu_s_per_gbyte_at_max'), '.3f')} | "
+                f"{fmt(py.get('cpu_s_per_gbyte_at_max'), '.3f')} | {bound or 'no'} |")
+    out += ["", "With receive offload the kernel hands a reader up to 64 KiB of one flow's datagrams at once, and on "
+            "loopback the sender's segments reach the socket unsplit, so the sending process does far less of "
+            "the kernel's work too: the rate the whole machine sustains rises for the receiver that asks for it "
+            "(docs/tuning.md, \"UDP GRO\")."]
+    return out
+
+
 def build_report(results: Dict[str, Any]) -> str:
     info = results["machine"]
     out = []
@@ -575,7 +611,7 @@ def build_report(results: Dict[str, Any]) -> str:
             rm = rows.get("recvmmsg", {})
             rmv = rm.get("zero_loss_gbps")
             for n, r in rows.items():
-                if n == "recvmmsg":
+                if n in CEILINGS:
                     continue
                 g = r.get("go", {})
                 py = r.get("py", {})
@@ -592,15 +628,16 @@ def build_report(results: Dict[str, Any]) -> str:
         out.append("sender-bound: no heap was lost even at the sender's full speed, so the figure is the "
                    "sender's (loopback UDP costs the sending process most of the kernel work); compare CPU "
                    "seconds per GB of the receiving process at that rate instead.")
+        out += udp_gro_table(udp)
         for scen, rows in udp.items():
             for n, r in rows.items():
-                for impl, v in r.items() if n != "recvmmsg" else [("recvmmsg", r)]:
+                for impl, v in r.items() if n not in CEILINGS else [(n, r)]:
                     if v.get("curve"):
                         pts = ", ".join(f"{p['rate_gbps'] or p['achieved_gbps']:.2f}→{p['loss']:.4f}" for p in v["curve"])
                         every = v.get("all_zero_loss_gbps")
                         also = (" (zero loss in each search: " + ", ".join(fmt(x) for x in every) + ")"
                                 if every and len(every) > 1 else "")
-                        out.append(f"- loss curve {scen} N={n if n != 'recvmmsg' else 1} {impl}: {pts}{also}")
+                        out.append(f"- loss curve {scen} N={n if n not in CEILINGS else 1} {impl}: {pts}{also}")
     else:
         out.append("(skipped)")
     out.append("")
@@ -754,6 +791,8 @@ def main() -> int:
     ap.add_argument("--udp-repeat", type=int,
                     help="zero-loss searches per implementation and cell, taking turns, best counts (default 3, quick 1)")
     ap.add_argument("--no-gso", action="store_true", help="sender without UDP_SEGMENT (slower sender)")
+    ap.add_argument("--no-udp-gro", action="store_true",
+                    help="leave out the UDP runs with chunkgroup's readers using receive offload (UDP_GRO)")
     ap.add_argument("--max-chunks", type=int, default=4, help="group window of the memory runs")
     ap.add_argument("--chunks", type=int, default=16,
                     help="chunks in circulation in the memory runs (slack for the consumer's jitter)")
@@ -777,6 +816,7 @@ def main() -> int:
     streams = [int(x) for x in args.streams.split(",")]
     udp_streams = [int(x) for x in args.udp_streams.split(",")]
     gso = not args.no_gso
+    udp_gro = gso and not args.no_udp_gro  # GRO only coalesces what the sender segments
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
     for p in (GO_BENCH, SENDER):
@@ -788,7 +828,7 @@ def main() -> int:
     results: Dict[str, Any] = {
         "machine": info, "mode": "quick" if quick else "full",
         "params": {"bytes": nbytes, "repeat": repeat, "max_chunks": args.max_chunks, "chunks": args.chunks, "stream_chunks": args.stream_chunks, "udp_duration_s": udp_dur, "udp_steps": udp_steps, "udp_repeat": udp_repeat,
-                   "gso": gso, "scenarios": scenarios, "streams": streams, "udp_streams": udp_streams},
+                   "gso": gso, "udp_gro": udp_gro, "scenarios": scenarios, "streams": streams, "udp_streams": udp_streams},
         "notes": [], "memcpy": {}, "memcpy_all": [], "memory": {}, "udp": {}, "drain": {}, "xdp": {}, "raw": [],
     }
     log(f"chunkgroup bench ({results['mode']}): {info['date']} on {info['cpu']} x{info['cores']}")
@@ -897,23 +937,33 @@ def main() -> int:
                 # each compares the sender's luck (bench/README.md).
                 searches: Dict[str, List[Dict[str, Any]]] = {}
                 ctx = cplace.ctx(SCENARIOS[scen])
+                # "-gro": chunkgroup's readers with UDP receive offload
+                # (spead2 4.5.1 leaves UDP_GRO off and has no setting for it).
+                go_impls = [("go", [])] + ([("go-gro", ["--gro"])] if udp_gro else [])
+                py_impls = [("spead2", have_spead2, False), ("py", have_py, False)]
+                if udp_gro:
+                    py_impls.append(("py-gro", have_py, True))
                 for _ in range(udp_repeat):
-                    lines = run_go(["udp", "--scenario", scen, "--streams", str(n)] + common)
-                    results["raw"] += lines
-                    summ = [l for l in lines if l["kind"] == "udp_search"][0]
-                    trials = [l for l in lines if l["kind"] == "udp_trial"]
-                    summ["cpu_s_per_gbyte_at_max"] = trials[0].get("cpu_s_per_gbyte")
-                    searches.setdefault("go", []).append(summ)
-                    log(f"    go: zero loss {summ['zero_loss_gbps']} Gb/s (sender-bound: {summ['sender_bound']})")
-                    for impl, ok, place in (("spead2", have_spead2, cplace.for_spead2(ctx)),
-                                            ("py", have_py, cplace.for_chunkgroup(ctx))):
+                    for impl, extra in go_impls:
+                        lines = run_go(["udp", "--scenario", scen, "--streams", str(n)] + common + extra)
+                        results["raw"] += lines
+                        summ = [l for l in lines if l["kind"] == "udp_search"][0]
+                        trials = [l for l in lines if l["kind"] == "udp_trial"]
+                        summ["cpu_s_per_gbyte_at_max"] = trials[0].get("cpu_s_per_gbyte")
+                        summ["impl"] = impl
+                        searches.setdefault(impl, []).append(summ)
+                        log(f"    {impl}: zero loss {summ['zero_loss_gbps']} Gb/s (sender-bound: {summ['sender_bound']})")
+                    for impl, ok, gro in py_impls:
                         if not ok:
                             continue
+                        place = cplace.for_spead2(ctx) if impl == "spead2" else cplace.for_chunkgroup(ctx)
                         try:
                             first: List[Dict[str, Any]] = []
 
                             def trial(rate: float) -> Dict[str, Any]:
-                                t = py_udp_trial(impl, place, scen, n, rate, udp_dur, gso)
+                                t = py_udp_trial("spead2" if impl == "spead2" else "py", place, scen, n, rate,
+                                                 udp_dur, gso, gro=gro)
+                                t["impl"] = impl
                                 results["raw"].append(t)
                                 first.append(t)
                                 return t
@@ -931,10 +981,11 @@ def main() -> int:
                     row[impl] = dict(max(ok, key=lambda x: x["zero_loss_gbps"])) if ok else ss[-1]
                     row[impl]["all_zero_loss_gbps"] = [x.get("zero_loss_gbps") for x in ss]
                 results["udp"][scen][str(n)] = row
-            log(f"recvmmsg {scen}")
-            lines = run_go(["recvmmsg", "--scenario", scen, "--streams", "1"] + common)
-            results["raw"] += lines
-            results["udp"][scen]["recvmmsg"] = [l for l in lines if l["kind"] == "recvmmsg_search"][0]
+            for key, extra in [("recvmmsg", [])] + ([("recvmmsg-gro", ["--gro"])] if udp_gro else []):
+                log(f"{key} {scen}")
+                lines = run_go(["recvmmsg", "--scenario", scen, "--streams", "1"] + common + extra)
+                results["raw"] += lines
+                results["udp"][scen][key] = [l for l in lines if l["kind"] == "recvmmsg_search"][0]
 
         # Receiver alone: socket buffers filled first, then drained (best of repeat).
         for scen in scenarios:

@@ -40,6 +40,7 @@ type udpOptions struct {
 	sender       string // child or inproc
 	senderBin    string
 	gso          bool
+	gro          bool
 	batch        int
 	search       bool
 	steps        int
@@ -70,6 +71,7 @@ func udpFlags(name string, args []string) (udpOptions, error) {
 	fs.StringVar(&o.sender, "sender", "child", "child (run chunkgroup-send as a separate process) or inproc (core/send in this process)")
 	fs.StringVar(&o.senderBin, "sender-bin", "", "chunkgroup-send path (default: next to this executable, else build/chunkgroup-send)")
 	fs.BoolVar(&o.gso, "gso", false, "sender uses UDP_SEGMENT")
+	fs.BoolVar(&o.gro, "gro", false, "readers use UDP_GRO (receive offload)")
 	fs.IntVar(&o.batch, "batch", send.DefaultBatchSize, "sender packets per sendmmsg")
 	fs.BoolVar(&o.search, "search", false, "binary search for the highest rate with no loss (first trial unlimited)")
 	fs.IntVar(&o.steps, "steps", 6, "trials in the binary search, the unlimited one included")
@@ -212,6 +214,7 @@ func newUDPReaders(o udpOptions) ([]*transport.UDPReader, []string, int, error) 
 		cfg := transport.DefaultUDPConfig()
 		cfg.BindHost = "127.0.0.1"
 		cfg.BufferSize = o.bufSize
+		cfg.GRO = o.gro
 		r, err := transport.NewUDPReader(cfg)
 		if err != nil {
 			for _, r := range rs {

@@ -114,19 +114,35 @@ def test_stop_without_stopping_senders():
         s.close()
 
 
-def test_udp_gro():
+SOL_UDP, UDP_GRO = 17, 104  # <netinet/udp.h>; the socket module lacks them
+
+
+@pytest.mark.parametrize("adopted", [False, True], ids=["bound", "adopted"])
+def test_udp_gro(adopted):
     """With GRO requested, the reader still delivers exact contents (the
     kernel coalesces only what a segmenting sender sends; either way each
-    datagram must come out whole)."""
+    datagram must come out whole). An adopted socket gets the option too
+    (bench.py's GRO runs hand over their own sockets)."""
     probe = udp_socket()
     port = probe.getsockname()[1]
-    probe.close()
+    if adopted:
+        try:
+            probe.setsockopt(SOL_UDP, UDP_GRO, 0)
+        except OSError as e:
+            probe.close()
+            pytest.skip(f"kernel refuses UDP_GRO ({e}), so the reader receives without it")
     g = make_group(n_members=1)
     g[0].set_udp_gro(True)
-    g[0].add_udp_reader(port, bind_hostname="127.0.0.1")
+    if adopted:
+        g[0].add_udp_reader(probe)
+        assert probe.getsockopt(SOL_UDP, UDP_GRO) == 1
+    else:
+        probe.close()
+        g[0].add_udp_reader(port, bind_hostname="127.0.0.1")
     ts = list(range(2 * HPC))
     with send.UdpSender(("127.0.0.1", port), rate=20e6) as tx:
         for x in ts:
             tx.send_heap(x + 1, {TS_ID: x}, payload(x))
         tx.send_stop()
     check_chunks(collect(g, recycle=False), ts, [0, 1])
+    probe.close()
