@@ -1,12 +1,51 @@
 package main
 
 import (
+	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/chunkgroup/chunkgroup/core/logx"
 	"github.com/chunkgroup/chunkgroup/core/recv"
 )
+
+// TestEnterCallSchedule: a thread's first call into the library is due to
+// pass through the scheduler, the next ones are not until 5 ms have passed
+// (clearErr's guard against the runtime's monitor), and the state is the
+// thread's own.
+func TestEnterCallSchedule(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	enterCall() // whatever this thread did before
+	time.Sleep(6 * time.Millisecond)
+	if !enterCall() {
+		t.Fatal("not due 6 ms after the last pass")
+	}
+	if enterCall() || enterCall() {
+		t.Fatal("due again at once")
+	}
+	// Per thread: another thread that last passed 6 ms ago is due right
+	// after this one passed (a process-wide clock would say not due).
+	ready, goAhead, other := make(chan struct{}), make(chan struct{}), make(chan bool)
+	go func() {
+		runtime.LockOSThread() // not the test's thread, which is locked too
+		defer runtime.UnlockOSThread()
+		enterCall()
+		ready <- struct{}{}
+		<-goAhead
+		other <- enterCall()
+	}()
+	<-ready
+	time.Sleep(6 * time.Millisecond)
+	if !enterCall() {
+		t.Fatal("not due after 6 ms")
+	}
+	goAhead <- struct{}{}
+	if !<-other {
+		t.Fatal("the other thread's call was not due: the clock is not per thread")
+	}
+}
 
 // TestLayout checks that the Go types the C ABI converts pointers to
 // (chunk.Chunk, recv.PlaceData and the mirrors of cg_grid, cg_item,

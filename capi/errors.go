@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -42,7 +43,32 @@ func setErr(code int, errnum int, msg string) C.int {
 // first, so cg_last_status() after a call says whether that call failed
 // (the only way to tell for functions whose every return value is valid,
 // such as the size_t getters, or that return void).
-func clearErr() { C.cgshim_clear_error() }
+//
+// It also keeps the runtime's monitor thread (sysmon) asleep while C or
+// Python threads call in. Between calls such a thread keeps the processor
+// it used, in the system-call state, and a callback never passes through
+// the scheduler, so the processor's schedule tick stands still. After 10
+// ms of that the monitor takes the processor back even though others are
+// idle, and each time it takes one it drops its own sleep to 20 us for
+// about a millisecond before backing off: some 50 wake-ups per 10 ms of a
+// consumer calling once per chunk, each on a CPU the members are using.
+// Passing through the scheduler once every 5 ms (runtime.Gosched: the
+// locked callback goroutine gives up its processor and gets one back, two
+// or three thread switches) moves the tick, so there is nothing to take.
+// Measured on the 2-core machine, Python consumer, memory large N=2:
+// sysmon's sleeps 6226 -> 1263 and context switches 13860 -> 5638 in six
+// runs, and 12.7 -> 13.8 GB/s (small N=2 7.9 -> 8.8), medians of three
+// interleaved rounds (docs/tuning.md, "Seventh round").
+func clearErr() {
+	if enterCall() {
+		runtime.Gosched()
+	}
+}
+
+// enterCall clears the calling thread's last error and reports whether
+// the thread is due to pass through the scheduler (5 ms or more since it
+// last did, by the thread-local clock in shim.c).
+func enterCall() bool { return C.cgshim_enter() != 0 }
 
 func setErrf(code int, errnum int, format string, args ...any) C.int {
 	return setErr(code, errnum, fmt.Sprintf(format, args...))

@@ -25,7 +25,9 @@ import (
 // monitor's sleep to 20 us. With every processor busy (the members' and
 // the caller's), a consumer that makes two calls per chunk causes a retake
 // per chunk, and the monitor wakes thousands of times a second on the
-// CPUs the members need. One idle processor stops that: Python-driven
+// CPUs the members need (the monitor's other reason to take a caller's
+// processor, 10 ms without passing through the scheduler, clearErr in
+// errors.go removes). One idle processor stops that: Python-driven
 // memory/small N=2 7.5 -> 8.6 GB/s, large N=2 17.1 -> 19.0 GB/s (means
 // of interleaved runs). With more streams than CPUs the members yield
 // while they wait, and an idle processor then costs a thread wake-up per

@@ -2,6 +2,7 @@
  * that need no Go (version, last error), plus the struct layout table that
  * the Go tests compare against the Go mirror types. */
 #include <string.h>
+#include <time.h>
 #include "chunkgroup.h"
 #include "shim.h"
 
@@ -30,6 +31,21 @@ void cgshim_clear_error(void) {
     cg_err_msg[0] = '\0';
     cg_err_errno = 0;
     cg_err_status = 0;
+}
+
+/* When this thread last passed through the Go scheduler (see errors.go,
+ * clearErr), CLOCK_MONOTONIC nanoseconds; 0 before its first call. */
+static __thread long long cg_last_sched_ns;
+
+int cgshim_enter(void) {
+    cgshim_clear_error();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (now - cg_last_sched_ns < CGSHIM_SCHED_EVERY_NS)
+        return 0;
+    cg_last_sched_ns = now;
+    return 1;
 }
 
 const char *cg_version(void) {

@@ -67,6 +67,11 @@ CGSHIM_HIDDEN void cgshim_set_error(const char *msg, size_t len, int errnum, int
 /* Clears it: every export starts with this, so cg_last_* describe the most
  * recent call on the thread, never an older failure. */
 CGSHIM_HIDDEN void cgshim_clear_error(void);
+/* cgshim_clear_error, then 1 if the calling thread last passed through the
+ * Go scheduler CGSHIM_SCHED_EVERY_NS or more ago (it is then counted as
+ * having passed now), else 0. */
+#define CGSHIM_SCHED_EVERY_NS 5000000LL
+CGSHIM_HIDDEN int cgshim_enter(void);
 
 /* Layout of the ABI structs as the C compiler sees them (see layout.go). */
 CGSHIM_HIDDEN size_t cgshim_layout_count(void);
