@@ -55,10 +55,10 @@ func setErr(code int, errnum int, msg string) C.int {
 // Passing through the scheduler once every 5 ms (runtime.Gosched: the
 // locked callback goroutine gives up its processor and gets one back, two
 // or three thread switches) moves the tick, so there is nothing to take.
-// Measured on the 2-core machine, Python consumer, memory large N=2:
-// sysmon's sleeps 6226 -> 1263 and context switches 13860 -> 5638 in six
-// runs, and 12.7 -> 13.8 GB/s (small N=2 7.9 -> 8.8), medians of three
-// interleaved rounds (docs/tuning.md, "Seventh round").
+// Measured on the 2-core machine with the Python consumer (docs/tuning.md,
+// "Seventh round"): memory large N=2 12.0 -> 13.8 GB/s, N=4 10.6 -> 11.4,
+// small N=1 4.6 -> 5.0, N=2 8.0 -> 8.7, medians of three interleaved
+// rounds; the monitor's sleeps in six large N=2 runs 6226 -> 1263.
 func clearErr() {
 	if enterCall() {
 		runtime.Gosched()
