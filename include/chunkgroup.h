@@ -106,7 +106,10 @@
  *   (unless GOMAXPROCS is set in the environment, which is never
  *   overridden): your threads' calls find a free Go processor while member
  *   streams keep every CPU busy, and one stays idle so that the runtime
- *   does not take back the one your thread left. Wait for ring data with
+ *   does not take back the one your thread left. At most once every 5 ms
+ *   per thread, a call also passes briefly through the Go scheduler (a
+ *   few microseconds), so the runtime's monitor finds no processor held
+ *   for 10 ms to take back and stays asleep. Wait for ring data with
  *   poll/epoll on cg_ring_data_fd() and cg_ring_try_pop() rather than
  *   sleeping inside a blocking call when you can: a thread of yours asleep
  *   inside the library costs two thread hand-offs per wake-up
