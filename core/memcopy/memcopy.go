@@ -14,6 +14,9 @@
 // so the detector sees every payload write.
 package memcopy
 
+// LineSize is the cache line size PrefetchPairs works in.
+const LineSize = 64
+
 // Threshold is the smallest copy done with streaming stores; shorter ones
 // are not worth the alignment handling.
 const Threshold = 256

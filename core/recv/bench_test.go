@@ -142,12 +142,19 @@ func (p *chunkPool) release() {
 // The "-batch" cases place through a BatchPlacer (the grid, called once per
 // slice of packets for the heaps they start), the path a C place function
 // takes (capi's cPlacer): what that path costs beyond placing inline,
-// without the cgo call.
+// without the cgo call. The "-buffer" cases hand the stream the packets as
+// one buffer (AddBuffer, the memory reader's path) instead of batches.
 func BenchmarkChunkStreamMemory(b *testing.B) {
 	for _, sc := range benchScenarios {
 		buf, pkts, nHeaps := benchPackets(b, sc)
-		for _, batch := range []bool{false, true} {
+		last := pkts[len(pkts)-1]
+		packed := buf[:len(buf)-cap(last)+len(last)] // the packets, back to back
+		for _, v := range []struct{ batch, buffer bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			batch := v.batch
 			name := sc.name
+			if v.buffer {
+				name += "-buffer"
+			}
 			if batch {
 				name += "-batch"
 			}
@@ -178,7 +185,14 @@ func BenchmarkChunkStreamMemory(b *testing.B) {
 				b.ResetTimer()
 				for op := 0; op < b.N; op++ {
 					grid.Time.Origin = -int64(op) * int64(nHeaps)
-					for i := 0; i < len(pkts); i += benchBatch {
+					for off := 0; v.buffer && off < len(packed); {
+						used, ok, err := s.AddBuffer(packed[off:], benchBatch)
+						if !ok || err != nil {
+							b.Fatal("AddBuffer: ", ok, err)
+						}
+						off += used
+					}
+					for i := 0; !v.buffer && i < len(pkts); i += benchBatch {
 						// As the memory reader does: the next batch's first
 						// lines load while this one is processed.
 						if next := i + benchBatch; next < len(pkts) {

@@ -18,6 +18,8 @@ const (
 	tPacketPayload = 16
 	tHeapsPerChunk = 4
 	tChunkSize     = tHeapSize * tHeapsPerChunk
+
+	tPacketsPerHeap = tHeapSize / tPacketPayload
 )
 
 // patternByte is the payload byte at offset off of heap cnt.

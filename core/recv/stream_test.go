@@ -142,6 +142,7 @@ type streamCase struct {
 	ready       []int64              // every ready call, in order
 	chunks      map[int64]*chunkWant // exact content of every readied chunk
 	stats       map[string]uint64    // every statistic; absent means 0
+	asBuffer    bool                 // each batch goes to AddBuffer as one buffer
 }
 
 func runStreamCase(t *testing.T, c streamCase) {
@@ -164,7 +165,13 @@ func runStreamCase(t *testing.T, c streamCase) {
 		if c.wantAdd != nil {
 			want = c.wantAdd[i]
 		}
-		if got := s.AddBatch(b); got != want {
+		if c.asBuffer {
+			buf := bytes.Join(b, nil)
+			used, got, err := s.AddBuffer(buf, len(b))
+			if err != nil || got != want || used != len(buf) {
+				t.Fatalf("AddBuffer %d returned %d, %v, %v; want %d, %v, nil", i, used, got, err, len(buf), want)
+			}
+		} else if got := s.AddBatch(b); got != want {
 			t.Fatalf("AddBatch %d returned %v, want %v", i, got, want)
 		}
 	}
@@ -671,33 +678,71 @@ func TestChunkStreamCases(t *testing.T) {
 			stats:  map[string]uint64{"packets": 5, "batches": 1, "max_batch": 5, "heaps": 2, "single_packet_heaps": 1, "search_dist": 4 + 7},
 		},
 	}
+	buffered := 0
 	for _, c := range cases {
 		// Each case runs with the place function called per heap, and
 		// again through a BatchPlacer (as the C ABI's place functions are):
 		// the outcome must be the same, with the same number of calls.
-		var calls [2]int
-		for v, batched := range []bool{false, true} {
-			name := c.name
-			if batched {
-				name += " (batch placer)"
-			}
+		// Where every packet could be stored back to back in memory (each
+		// is whole, so a reader could cut it) and the stream does not stop
+		// mid-batch, both run again with each batch handed over as one
+		// buffer (AddBuffer, the memory reader's path), to the same end.
+		variants := []struct {
+			suffix            string
+			batched, asBuffer bool
+		}{{"", false, false}, {" (batch placer)", true, false}}
+		if cuttable(c) {
+			variants = append(variants, struct {
+				suffix            string
+				batched, asBuffer bool
+			}{" (buffer)", false, true}, struct {
+				suffix            string
+				batched, asBuffer bool
+			}{" (buffer, batch placer)", true, true})
+			buffered++
+		}
+		calls := make([]int, len(variants))
+		for v, vr := range variants {
 			vc := c
+			vc.asBuffer = vr.asBuffer
 			vc.mod = func(sc *StreamConfig, cc *ChunkStreamConfig) {
 				if c.mod != nil {
 					c.mod(sc, cc)
 				}
 				counting := &countingPlacer{inner: cc.Place, calls: &calls[v]}
 				cc.Place = counting
-				if batched {
+				if vr.batched {
 					cc.Place = &testBatchPlacer{counting}
 				}
 			}
-			t.Run(name, func(t *testing.T) { runStreamCase(t, vc) })
+			t.Run(c.name+vr.suffix, func(t *testing.T) { runStreamCase(t, vc) })
 		}
-		if calls[0] != calls[1] {
-			t.Errorf("%s: place called %d times per heap, %d times through the batch placer", c.name, calls[0], calls[1])
+		for v := 1; v < len(variants); v++ {
+			if calls[v] != calls[0] {
+				t.Errorf("%s: place called %d times per heap, %d times%s", c.name, calls[0], calls[v], variants[v].suffix)
+			}
 		}
 	}
+	if buffered < len(cases)/2 {
+		t.Errorf("only %d of %d cases ran as buffers", buffered, len(cases))
+	}
+}
+
+// cuttable reports whether every batch of c can be handed over as one
+// buffer of packets back to back, to the same effect: each packet's length
+// is what its header says, and every batch is taken whole.
+func cuttable(c streamCase) bool {
+	for i, b := range c.batches {
+		if c.wantAdd != nil && !c.wantAdd[i] {
+			return false
+		}
+		for _, p := range b {
+			if n, err := cutPacket(p); err != nil || n != len(p) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // countingPlacer counts the placements it makes.
@@ -939,4 +984,132 @@ func TestReaderStopItem(t *testing.T) {
 	checkChunk(t, rec.chunkByID(t, 0), wantChunk().full(0, 0))
 	// Batches: [p0 p1] [p2 p3] [stop, heap 1 p0 (not processed)].
 	wantExactStats(t, s, map[string]uint64{"packets": 5, "batches": 3, "max_batch": 2, "heaps": 1, "search_dist": 7})
+}
+
+// TestAddBuffer covers what only a buffer of packets back to back has: a
+// batch is at most maxPackets packets, cut in order across several slices
+// for a batch placer; a packet that cannot be cut ends the call with its
+// error after those before it; a stop item ends it early. Each run is
+// compared with the same packets given to AddBatch, to the byte.
+func TestAddBuffer(t *testing.T) {
+	const nheaps = 150 // 600 packets: several prePlaceCap slices per batch
+	pkts := heapsPackets(t, seq(0, nheaps)...)
+	buf := bytes.Join(pkts, nil)
+	for _, batched := range []bool{false, true} {
+		mod := func(_ *StreamConfig, cc *ChunkStreamConfig) {
+			if batched {
+				cc.Place = &testBatchPlacer{cc.Place}
+			}
+		}
+		name := "place"
+		if batched {
+			name = "batch placer"
+		}
+		t.Run(name, func(t *testing.T) {
+			// Whole buffer in batches of at most 250 packets.
+			ref, refRec := newTestStream(t, 40, mod)
+			for i := 0; i < len(pkts); i += 250 {
+				ref.AddBatch(pkts[i:min(i+250, len(pkts))])
+			}
+			ref.Stop()
+			s, rec := newTestStream(t, 40, mod)
+			var sizes []int
+			for off := 0; off < len(buf); {
+				used, ok, err := s.AddBuffer(buf[off:], 250)
+				if !ok || err != nil || used == 0 {
+					t.Fatalf("AddBuffer at %d: %d, %v, %v", off, used, ok, err)
+				}
+				sizes = append(sizes, used)
+				off += used
+			}
+			s.Stop()
+			if n := len(pkts[0]); len(sizes) != 3 || sizes[0] != 250*n || sizes[1] != 250*n || sizes[2] != 100*n {
+				t.Fatalf("batches took %v bytes, want 250, 250 and 100 packets of %d", sizes, n)
+			}
+			sameOutcome(t, rec, refRec, s, ref)
+			wantStats(t, s, map[string]uint64{"packets": 600, "heaps": nheaps, "batches": 3, "max_batch": 250})
+
+			// A bad packet: those before it are taken, the call reports
+			// the error and stops at its offset. (A packet cut short can
+			// only be told at the end of the buffer: in the middle its
+			// header takes the next packet's first bytes as its own.)
+			for _, c := range []struct {
+				name string
+				tail []byte
+				err  error
+			}{
+				{"bad magic", append([]byte{0x54, 4, 2, 6, 0, 0, 0, 0}, pkts[128]...), spead.ErrMagic},
+				{"cut short", pkts[128][:len(pkts[128])-1], spead.ErrShort},
+			} {
+				s, rec := newTestStream(t, 40, mod)
+				good := bytes.Join(pkts[:128], nil)
+				bad := append(append([]byte(nil), good...), c.tail...)
+				used, ok, err := s.AddBuffer(bad, 1000)
+				if used != len(good) || !ok || !errors.Is(err, c.err) {
+					t.Fatalf("%s: AddBuffer returned %d, %v, %v; want %d, true, %v", c.name, used, ok, err, len(good), c.err)
+				}
+				// Nothing at all to take: no batch.
+				if used, ok, err := s.AddBuffer(bad[len(good):], 1000); used != 0 || !ok || !errors.Is(err, c.err) {
+					t.Fatalf("%s at the start: AddBuffer returned %d, %v, %v", c.name, used, ok, err)
+				}
+				s.Stop()
+				ref, refRec := newTestStream(t, 40, mod)
+				ref.AddBatch(pkts[:128])
+				ref.Stop()
+				sameOutcome(t, rec, refRec, s, ref)
+				wantStats(t, s, map[string]uint64{"packets": 128, "heaps": 32, "batches": 1, "max_batch": 128})
+			}
+
+			// A stop item after 70 packets, or as the last packet of the
+			// first slice a batch placer is given: the stream stops there.
+			for _, at := range []int{70, prePlaceCap - 1} {
+				s, rec = newTestStream(t, 40, mod)
+				stop := stopPacket(t)
+				stopped := append(append(bytes.Join(pkts[:at], nil), stop...), bytes.Join(pkts[at:], nil)...)
+				if used, ok, err := s.AddBuffer(stopped, 1000); ok || err != nil || used != len(pkts[0])*at+len(stop) {
+					t.Fatalf("stop item after %d: AddBuffer returned %d, %v, %v", at, used, ok, err)
+				}
+				if used, ok, _ := s.AddBuffer(buf, 10); ok || used != 0 {
+					t.Fatalf("after the stop: AddBuffer returned %d, %v", used, ok)
+				}
+				whole, part := at/tPacketsPerHeap, at%tPacketsPerHeap
+				want := map[string]uint64{"packets": uint64(at + 1), "heaps": uint64(whole), "batches": 1, "max_batch": uint64(at + 1)}
+				if part > 0 {
+					want["heaps"]++
+					want["incomplete_heaps_flushed"] = 1
+				}
+				wantStats(t, s, want)
+				var ids []int64
+				for id := int64(0); id <= int64((at-1)/tPacketsPerHeap/tHeapsPerChunk); id++ {
+					ids = append(ids, id)
+				}
+				if got := rec.readyIDs(); !equalIDs(got, ids) {
+					t.Fatalf("stop item after %d: readied %v, want %v", at, got, ids)
+				}
+			}
+		})
+	}
+}
+
+// sameOutcome checks that two streams fed the same packets readied the
+// same chunks with the same contents and count the same statistics, apart
+// from the per-batch ones.
+func sameOutcome(t *testing.T, rec, refRec *recorder, s, ref *Stream) {
+	t.Helper()
+	ids, refIDs := rec.readyIDs(), refRec.readyIDs()
+	if !equalIDs(ids, refIDs) || len(ids) == 0 {
+		t.Fatalf("readied %v, want %v", ids, refIDs)
+	}
+	for _, id := range ids {
+		got, want := rec.chunkByID(t, id), refRec.chunkByID(t, id)
+		if !bytes.Equal(got.present, want.present) || !bytes.Equal(got.data, want.data) {
+			t.Fatalf("chunk %d differs from the AddBatch run", id)
+		}
+	}
+	got, want := statsOf(s), statsOf(ref)
+	for k, v := range want {
+		if k != "batches" && k != "max_batch" && got[k] != v {
+			t.Errorf("stat %s = %d, want %d as with AddBatch", k, got[k], v)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chunkgroup/chunkgroup/core/recv"
+	"github.com/chunkgroup/chunkgroup/core/spead"
 )
 
 // makePacket builds a SPEAD-64-48 packet: heap counter, heap length,
@@ -105,5 +106,55 @@ func startRun(t *testing.T, r recv.Reader, sink recv.Sink) (wait func(d time.Dur
 			t.Fatalf("Run did not return within %v", d)
 			return nil
 		}
+	}
+}
+
+// cuttingSink is a fakeSink that also cuts packets out of a buffer itself
+// (recv.BufferSink), as a stream does: a memory reader hands it its buffer.
+type cuttingSink struct {
+	*fakeSink
+	cut   [][]byte
+	calls int
+}
+
+func (s *cuttingSink) AddBuffer(buf []byte, maxPackets int) (int, bool, error) {
+	s.calls++
+	s.cut = s.cut[:0]
+	used := 0
+	var err error
+	for len(s.cut) < maxPackets && used < len(buf) {
+		n, e := spead.Length(buf[used:])
+		if e == nil && n > len(buf)-used {
+			e = spead.ErrShort
+		}
+		if e != nil {
+			err = e
+			break
+		}
+		s.cut = append(s.cut, buf[used:used+n])
+		used += n
+	}
+	if len(s.cut) == 0 {
+		return 0, true, err
+	}
+	return used, s.AddBatch(s.cut), err
+}
+
+// sinkKinds runs f with a plain sink (the reader cuts the packets) and a
+// cutting one (the sink does).
+func sinkKinds(t *testing.T, f func(t *testing.T, s *fakeSink, sink recv.Sink)) {
+	for _, cutting := range []bool{false, true} {
+		name := "reader cuts"
+		if cutting {
+			name = "sink cuts"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := newSink(0)
+			var sink recv.Sink = s
+			if cutting {
+				sink = &cuttingSink{fakeSink: s}
+			}
+			f(t, s, sink)
+		})
 	}
 }

@@ -14,6 +14,7 @@ type copySink struct {
 	chunks [][]byte
 	c, off int
 	p      spead.Packet
+	one    [1][]byte
 }
 
 func (s *copySink) AddBatch(pk [][]byte) bool {
@@ -31,11 +32,30 @@ func (s *copySink) AddBatch(pk [][]byte) bool {
 	return true
 }
 
+// AddBuffer makes copySink a recv.BufferSink: it cuts each packet right
+// after copying the one before it, as a stream without a batch placer does.
+func (s *copySink) AddBuffer(buf []byte, maxPackets int) (int, bool, error) {
+	used := 0
+	for k := 0; k < maxPackets && used < len(buf); k++ {
+		n, err := spead.Length(buf[used:])
+		if err != nil {
+			return used, true, err
+		}
+		s.one[0] = buf[used : used+n]
+		s.AddBatch(s.one[:])
+		used += n
+	}
+	return used, true, nil
+}
+
 // BenchmarkMemReader: 256 MiB of 1 KiB packets (the small scenario's
 // sizes, a buffer far larger than the caches) through the reader into a
 // copying sink, with the next batch prefetched ("prefetch", what Run does)
-// and without ("none"); "one-by-one" finds each packet right after the
-// previous one is copied, the ideal prefetchNext approaches.
+// and without ("none"), the reader cutting the packets; "sink-cuts" hands
+// the sink the buffer (recv.BufferSink), which finds each packet right after
+// the previous one is copied, as "one-by-one" does without the reader.
+// 2026-12-04, AMD EPYC host, three runs each: prefetch 112-120 ns a
+// packet, none 163-171, sink-cuts 77-80, one-by-one 73-90.
 func BenchmarkMemReader(b *testing.B) {
 	const payload, total = 1024, 256 << 20
 	one := makePacket(0, payload)
@@ -51,12 +71,12 @@ func BenchmarkMemReader(b *testing.B) {
 		}
 		return s
 	}
-	run := func(b *testing.B, prefetch bool) {
+	run := func(b *testing.B, prefetch, cut bool) {
 		s := newSink()
 		readers := make([]*MemReader, b.N) // a reader runs once
 		for i := range readers {
 			readers[i] = NewMemReader(buf)
-			readers[i].noPrefetch = !prefetch
+			readers[i].noPrefetch, readers[i].noCut = !prefetch, !cut
 		}
 		b.SetBytes(int64(packets * payload))
 		b.ReportAllocs()
@@ -68,8 +88,9 @@ func BenchmarkMemReader(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*packets), "ns/packet")
 	}
-	b.Run("prefetch", func(b *testing.B) { run(b, true) })
-	b.Run("none", func(b *testing.B) { run(b, false) })
+	b.Run("prefetch", func(b *testing.B) { run(b, true, false) })
+	b.Run("none", func(b *testing.B) { run(b, false, false) })
+	b.Run("sink-cuts", func(b *testing.B) { run(b, false, true) })
 	b.Run("one-by-one", func(b *testing.B) {
 		s := newSink()
 		one := make([][]byte, 1)
