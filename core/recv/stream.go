@@ -348,20 +348,11 @@ func (s *Stream) release() {
 
 // AddBatch implements Sink: it processes a batch of packets under one lock.
 func (s *Stream) AddBatch(packets [][]byte) bool {
-	if s.group.stopping.Load() {
-		return false // the group is stopping: do not start another batch
-	}
-	s.mu.Lock()
-	locked := true
-	defer func() {
-		if locked { // only after a panic below (see runRecovering)
-			s.mu.Unlock()
-		}
-	}()
-	if s.stopped {
+	var guard batchGuard
+	defer guard.release()
+	if !s.startBatch(&guard) {
 		return false
 	}
-	s.beginBatch()
 	for start := 0; start < len(packets); start += prePlaceCap {
 		slice := packets[start:min(start+prePlaceCap, len(packets))]
 		if s.pre != nil {
@@ -371,7 +362,7 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 			break
 		}
 	}
-	return s.endBatch(len(packets), &locked)
+	return s.endBatch(len(packets), &guard)
 }
 
 // AddBuffer implements BufferSink: it cuts up to maxPackets packets off the
@@ -400,17 +391,11 @@ func (s *Stream) AddBuffer(buf []byte, maxPackets int) (used int, ok bool, err e
 	if err != nil {
 		return 0, true, err
 	}
-	s.mu.Lock()
-	locked := true
-	defer func() {
-		if locked { // only after a panic below (see runRecovering)
-			s.mu.Unlock()
-		}
-	}()
-	if s.stopped {
+	var guard batchGuard
+	defer guard.release()
+	if !s.startBatch(&guard) {
 		return 0, false, nil
 	}
-	s.beginBatch()
 	maxPackets = max(maxPackets, 1)
 	count := 0
 	for running := true; running; {
@@ -448,7 +433,7 @@ func (s *Stream) AddBuffer(buf []byte, maxPackets int) (used int, ok bool, err e
 		n, err = cutPacket(buf[used:])
 		running = err == nil
 	}
-	ok = s.endBatch(count, &locked)
+	ok = s.endBatch(count, &guard)
 	return used, ok, err
 }
 
@@ -479,17 +464,42 @@ func cutPacket(buf []byte) (int, error) {
 	return n, err
 }
 
-// beginBatch starts a batch: mu held, stream not stopped.
-func (s *Stream) beginBatch() {
-	s.group.noteData()
-	s.progress.Add(1)
+// batchGuard releases mu if a batch panics (a Go callback; see
+// runRecovering): the batch defers release, and endBatch clears held
+// before it unlocks normally.
+type batchGuard struct {
+	s    *Stream
+	held bool
 }
 
-// endBatch ends a batch of n packets begun under mu: it counts the batch,
-// honours a flush the group asked for meanwhile, folds the batch's
-// statistics, releases mu (clearing *locked just before), and reports
-// whether the stream is still running.
-func (s *Stream) endBatch(n int, locked *bool) bool {
+func (g *batchGuard) release() {
+	if g.held {
+		g.s.mu.Unlock()
+	}
+}
+
+// startBatch takes mu for a batch, or returns false (mu not held) if the
+// stream has stopped or its group is stopping: no batch starts then.
+func (s *Stream) startBatch(g *batchGuard) bool {
+	if s.group.stopping.Load() {
+		return false
+	}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return false
+	}
+	g.s, g.held = s, true
+	s.group.noteData()
+	s.progress.Add(1)
+	return true
+}
+
+// endBatch ends a batch of n packets begun by startBatch: it counts the
+// batch, honours a flush the group asked for meanwhile, folds the batch's
+// statistics, releases mu, and reports whether the stream is still
+// running.
+func (s *Stream) endBatch(n int, g *batchGuard) bool {
 	s.batch[StatBatches]++
 	if n := uint64(n); n > s.batch[StatMaxBatch] {
 		s.batch[StatMaxBatch] = n
@@ -500,7 +510,7 @@ func (s *Stream) endBatch(n int, locked *bool) bool {
 	s.foldBatch()
 	stopped := s.stopped
 	memcopy.Fence() // this batch's payload is visible before the lock is
-	*locked = false
+	g.held = false
 	s.mu.Unlock()
 	s.recheckFlush()
 	if stopped {
