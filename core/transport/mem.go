@@ -25,10 +25,13 @@ func NewMemReader(buf []byte) *MemReader {
 	return &MemReader{buf: buf, packets: make([][]byte, 0, DefaultBatchSize)}
 }
 
-// Run passes the packets to sink in batches. It returns nil at the end of
-// the buffer, and an error wrapping the spead error (for example
-// spead.ErrMagic or spead.ErrShort) at the first malformed or incomplete
-// packet, after passing the valid packets before it.
+// Run passes the packets to sink in batches: to a recv.BufferSink (a
+// stream) the rest of the buffer, a batch's worth at a time, which the
+// sink cuts into packets itself in memory order; to any other sink the
+// packets it found. It returns nil at the end of the buffer, and an error
+// wrapping the spead error (for example spead.ErrMagic or spead.ErrShort)
+// at the first malformed or incomplete packet, after passing the valid
+// packets before it.
 func (r *MemReader) Run(sink recv.Sink) error {
 	if ok, err := r.lc.start(); !ok {
 		return err
