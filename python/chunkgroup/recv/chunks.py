@@ -124,7 +124,7 @@ def _check_chunk(chunk: Any) -> Chunk:
 
 
 def _take_back(ptr: Any) -> Chunk:
-    chunk = _ffi.unregister_addr(_ffi.addr(ptr))
+    chunk = _ffi.unregister(ptr)
     if chunk is None:
         raise RuntimeError("a ring returned a chunk that was not put there from Python")
     return chunk
@@ -243,7 +243,7 @@ class ChunkRingbuffer:
                     raise _ffi.make_error(st)
         finally:
             if st != lib.CG_OK:
-                _ffi.unregister_addr(_ffi.addr(chunk._c))
+                _ffi.unregister(chunk._c)
 
     def put_nowait(self, chunk: Chunk) -> None:
         """Append a chunk; Full if there is no space, Stopped if stopped."""
@@ -251,7 +251,7 @@ class ChunkRingbuffer:
         _ffi.register(chunk)
         st = lib.cg_ring_try_push(self._ptr, chunk._c)
         if st != lib.CG_OK:
-            _ffi.unregister_addr(_ffi.addr(chunk._c))
+            _ffi.unregister(chunk._c)
             raise _ffi.make_error(st)
 
     def stop(self) -> bool:

@@ -43,7 +43,7 @@ def _add_free_chunk(fn: Any, handle: Any, chunk: Chunk) -> None:
     _ffi.register(chunk)
     st = fn(handle, chunk._c)
     if st != lib.CG_OK:
-        _ffi.unregister_addr(_ffi.addr(chunk._c))
+        _ffi.unregister(chunk._c)
         if st != lib.CG_ESTOPPED:
             raise _ffi.make_error(st)
 
