@@ -126,7 +126,7 @@ bench-xdp: $(STAMP)
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora in */testdata/fuzz;
 ## FUZZTIME=1000000x counts inputs instead, see fuzz-short)
 FUZZTIME ?= 60s
-FUZZ_TARGETS := core/spead:FuzzDecode core/spead:FuzzEncodeRoundTrip core/recv:FuzzChunkStream \
+FUZZ_TARGETS := core/spead:FuzzDecode core/spead:FuzzEncodeRoundTrip core/recv:FuzzChunkStream core/recv:FuzzAddBuffer \
 	core/recv:FuzzGroup core/transport:FuzzTCPFraming core/pcap:FuzzReader
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

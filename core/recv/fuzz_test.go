@@ -2,6 +2,8 @@ package recv
 
 import (
 	"bytes"
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -409,4 +411,114 @@ func fuzzBatches(t *testing.T, ops []byte, n int) ([][][][]byte, uint64) {
 		flush(m)
 	}
 	return out, fed
+}
+
+// FuzzAddBuffer: the fuzzer's whole packets stored back to back in one
+// buffer (then, with bit 1 of mode, a packet that cannot be cut) and fed
+// twice, to two streams with the same configuration: cut by the caller in
+// batches of 64 and given to AddBatch (what the memory reader did), and
+// handed over whole to AddBuffer, 64 packets at a time, with the place
+// function called per heap or through a batch placer (bit 0 of mode).
+// Both must ready the same chunks with the same bytes, count the same
+// statistics (max_batch aside: AddBatch counts a batch cut short by a stop
+// item whole) and stop at the same offset with the same error; the stream
+// invariants of FuzzChunkStream hold for both.
+func FuzzAddBuffer(f *testing.F) {
+	f.Add(byte(0), byte(0), []byte{0, 0, 0, 0, 1, 0, 2, 0, 3, 5})
+	f.Add(byte(0x01), byte(1), []byte{0, 7, 0, 3, 0, 5, 0, 1, 0, 3, 9, 0, 2, 0, 0, 0, 1, 5, 2, 4, 33})
+	f.Add(byte(0x1a), byte(1), bytes.Repeat([]byte{0, 9, 0, 250, 5, 0, 4, 0, 12, 1}, 20))
+	f.Add(byte(0x08), byte(0), bytes.Repeat([]byte{0, 1, 0, 0, 1, 1, 0, 1, 2, 0, 1, 3}, 64)) // 256 packets: 4 batches
+	f.Fuzz(func(t *testing.T, cfgByte, mode byte, ops []byte) {
+		// Only whole packets are stored: one whose header claims more or
+		// fewer bytes than it has would be cut with its neighbour's bytes,
+		// a forged packet the checks cannot tell from a wrong write. The
+		// buffer may end in a packet that cannot be cut (mode bit 1): both
+		// ways stop there with its error.
+		batches, _ := fuzzBatches(t, ops, 1)
+		var buf []byte
+		fed := uint64(0)
+		for _, b := range batches[0] {
+			for _, p := range b {
+				if n, err := cutPacket(p); err == nil && n == len(p) {
+					buf = append(buf, p...)
+					fed++
+				}
+			}
+		}
+		if mode&2 != 0 {
+			buf = append(buf, 0x54, 4, 2, 6, 0, 0, 0, 0) // bad magic
+		}
+		run := func(viaBuffer bool) (*fuzzRig, map[string]uint64, int, error) {
+			r := newFuzzRig(cfgByte)
+			cfg, ccfg := r.configs()
+			if mode&1 != 0 {
+				ccfg.Place = &testBatchPlacer{ccfg.Place}
+			}
+			s, err := NewChunkStream(cfg, ccfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			off, ferr := feedBuffer(s, buf, viaBuffer)
+			s.Stop()
+			checkLiveCount(t, s)
+			r.check(t)
+			st := statsOf(s)
+			checkFuzzStats(t, st, fed)
+			return r, st, off, ferr
+		}
+		ra, sa, offA, errA := run(false)
+		rb, sb, offB, errB := run(true)
+		if offA != offB || !errors.Is(errB, errA) {
+			t.Fatalf("AddBatch stopped at %d (%v), AddBuffer at %d (%v)", offA, errA, offB, errB)
+		}
+		for k, v := range sa {
+			if k != "max_batch" && sb[k] != v {
+				t.Fatalf("stat %s: %d through AddBatch, %d through AddBuffer (%v / %v)", k, v, sb[k], sa, sb)
+			}
+		}
+		if !slices.Equal(ra.readied, rb.readied) {
+			t.Fatalf("readied %v through AddBatch, %v through AddBuffer", ra.readied, rb.readied)
+		}
+		for i, a := range ra.chunks {
+			b := rb.chunks[i]
+			if !bytes.Equal(a.data, b.data) || !bytes.Equal(a.present, b.present) || !bytes.Equal(a.extr, b.extr) {
+				t.Fatalf("chunk %d differs between AddBatch and AddBuffer", a.c.ChunkID)
+			}
+		}
+	})
+}
+
+// feedBuffer feeds s the packets stored back to back in buf, 64 at a time,
+// either cut here and given to AddBatch or handed to AddBuffer, until the
+// end, a packet that cannot be cut, or the stream stops; it returns where
+// it stopped and why.
+func feedBuffer(s *Stream, buf []byte, viaBuffer bool) (int, error) {
+	off := 0
+	for off < len(buf) {
+		if viaBuffer {
+			used, ok, err := s.AddBuffer(buf[off:], 64)
+			off += used
+			if !ok || err != nil {
+				return off, err
+			}
+			continue
+		}
+		var pk [][]byte
+		var err error
+		for len(pk) < 64 && off < len(buf) {
+			var n int
+			if n, err = cutPacket(buf[off:]); err != nil {
+				break
+			}
+			pk = append(pk, buf[off:off+n])
+			off += n
+		}
+		if len(pk) > 0 && !s.AddBatch(pk) {
+			return off, nil
+		}
+		if err != nil {
+			return off, err
+		}
+	}
+	return off, nil
 }
