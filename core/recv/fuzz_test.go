@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chunkgroup/chunkgroup/core/chunk"
+	"github.com/chunkgroup/chunkgroup/core/spead"
 )
 
 // FuzzChunkStream drives a chunk stream with packet sequences and
@@ -439,7 +440,7 @@ func FuzzAddBuffer(f *testing.F) {
 		fed := uint64(0)
 		for _, b := range batches[0] {
 			for _, p := range b {
-				if n, err := cutPacket(p); err == nil && n == len(p) {
+				if n, err := spead.Cut(p); err == nil && n == len(p) {
 					buf = append(buf, p...)
 					fed++
 				}
@@ -507,7 +508,7 @@ func feedBuffer(s *Stream, buf []byte, viaBuffer bool) (int, error) {
 		var err error
 		for len(pk) < 64 && off < len(buf) {
 			var n int
-			if n, err = cutPacket(buf[off:]); err != nil {
+			if n, err = spead.Cut(buf[off:]); err != nil {
 				break
 			}
 			pk = append(pk, buf[off:off+n])

@@ -358,7 +358,7 @@ func (s *Stream) AddBatch(packets [][]byte) bool {
 		if s.pre != nil {
 			s.prePlace(slice)
 		}
-		if !s.processSlice(slice) {
+		if _, running := s.processSlice(slice, nil, 0); !running {
 			break
 		}
 	}
@@ -387,7 +387,7 @@ func (s *Stream) AddBuffer(buf []byte, maxPackets int) (used int, ok bool, err e
 	if s.group.stopping.Load() {
 		return 0, false, nil
 	}
-	n, err := cutPacket(buf) // an input that starts bad is no batch
+	n, err := spead.Cut(buf) // an input that starts bad is no batch
 	if err != nil {
 		return 0, true, err
 	}
@@ -412,13 +412,13 @@ func (s *Stream) AddBuffer(buf []byte, maxPackets int) (used int, ok bool, err e
 				if len(cut) == limit || used == len(buf) {
 					break
 				}
-				if n, err = cutPacket(buf[used:]); err != nil {
+				if n, err = spead.Cut(buf[used:]); err != nil {
 					break
 				}
 			}
 			s.prePlace(cut)
 			var done int
-			done, running = s.processSliceAhead(cut, buf[used:], n)
+			done, running = s.processSlice(cut, buf[used:], n)
 			count += done
 			if !running { // stopped: take no more
 				used = start
@@ -430,38 +430,11 @@ func (s *Stream) AddBuffer(buf []byte, maxPackets int) (used int, ok bool, err e
 		if !running || err != nil || count == maxPackets || used == len(buf) {
 			break
 		}
-		n, err = cutPacket(buf[used:])
+		n, err = spead.Cut(buf[used:])
 		running = err == nil
 	}
 	ok = s.endBatch(count, &guard)
 	return used, ok, err
-}
-
-// processSliceAhead is processSlice, prefetching the first two lines of
-// the next packets in next (each taken to be n bytes), one per packet
-// processed (AddBuffer). It returns the number of packets processed and
-// false if the last of them stopped the stream.
-func (s *Stream) processSliceAhead(packets [][]byte, next []byte, n int) (int, bool) {
-	for i, b := range packets {
-		if o := i * n; o < len(next) {
-			memcopy.PrefetchPairs(next[o:min(len(next), o+memcopy.LineSize+1)], n)
-		}
-		if !s.processPacket(b, i) {
-			return i + 1, false
-		}
-	}
-	return len(packets), true
-}
-
-// cutPacket returns the length of the packet at the start of buf, or why
-// it has none (spead.Length's error, or spead.ErrShort when the packet runs
-// past the end of buf).
-func cutPacket(buf []byte) (int, error) {
-	n, err := spead.Length(buf)
-	if err == nil && n > len(buf) {
-		err = spead.ErrShort
-	}
-	return n, err
 }
 
 // batchGuard releases mu if a batch panics (a Go callback; see
@@ -598,15 +571,21 @@ func (s *Stream) clearHeap(h *liveHeap) {
 	}
 }
 
-// processSlice handles up to prePlaceCap packets; false means the stream
-// stopped.
-func (s *Stream) processSlice(packets [][]byte) bool {
+// processSlice handles up to prePlaceCap packets. It returns the number
+// processed and false if the last of them stopped the stream. For
+// AddBuffer it prefetches the first two lines of the packets that follow
+// in next (each taken to be n bytes), one per packet processed; AddBatch
+// passes no next.
+func (s *Stream) processSlice(packets [][]byte, next []byte, n int) (int, bool) {
 	for i, b := range packets {
+		if o := i * n; o < len(next) {
+			memcopy.PrefetchPairs(next[o:min(len(next), o+memcopy.LineSize+1)], n)
+		}
 		if !s.processPacket(b, i) {
-			return false
+			return i + 1, false
 		}
 	}
-	return true
+	return len(packets), true
 }
 
 // processPacket handles packet i of the current slice; false means the

@@ -737,7 +737,7 @@ func cuttable(c streamCase) bool {
 			return false
 		}
 		for _, p := range b {
-			if n, err := cutPacket(p); err != nil || n != len(p) {
+			if n, err := spead.Cut(p); err != nil || n != len(p) {
 				return false
 			}
 		}

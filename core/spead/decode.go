@@ -125,6 +125,17 @@ func Decode(buf []byte, p *Packet) error {
 	return nil
 }
 
+// Cut returns the length of the packet at the start of buf, which is to
+// hold all of it (packets stored back to back in memory): Length's error,
+// or ErrShort when the packet runs past the end of buf.
+func Cut(buf []byte) (int, error) {
+	n, err := Length(buf)
+	if err == nil && n > len(buf) {
+		err = ErrShort
+	}
+	return n, err
+}
+
 // Length returns the number of bytes the packet at the start of buf
 // occupies (8 + 8n + payload_length), for finding packets in a byte stream.
 // It returns ErrShort when buf does not yet hold enough of the header to

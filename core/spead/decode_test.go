@@ -133,6 +133,24 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// TestCut: Cut is Length for a packet that must be whole in buf.
+func TestCut(t *testing.T) {
+	buf := hx(t, good48) // 44 bytes
+	for i := 0; i < len(buf); i++ {
+		if n, err := Cut(buf[:i]); !errors.Is(err, ErrShort) {
+			t.Fatalf("Cut(%d-byte prefix) = %d, %v; want ErrShort", i, n, err)
+		}
+	}
+	two := cat(buf, buf)
+	if n, err := Cut(two); err != nil || n != 44 {
+		t.Fatalf("Cut(two packets) = %d, %v; want 44, nil", n, err)
+	}
+	bad := append([]byte{0x54}, buf[1:]...)
+	if _, err := Cut(bad); !errors.Is(err, ErrMagic) {
+		t.Fatalf("Cut(bad magic) = %v; want ErrMagic", err)
+	}
+}
+
 func TestLength(t *testing.T) {
 	buf := hx(t, good48)
 	const hdrEnd = HeaderSize + 4*PointerSize

@@ -123,10 +123,7 @@ func (s *cuttingSink) AddBuffer(buf []byte, maxPackets int) (int, bool, error) {
 	used := 0
 	var err error
 	for len(s.cut) < maxPackets && used < len(buf) {
-		n, e := spead.Length(buf[used:])
-		if e == nil && n > len(buf)-used {
-			e = spead.ErrShort
-		}
+		n, e := spead.Cut(buf[used:])
 		if e != nil {
 			err = e
 			break

@@ -44,10 +44,7 @@ func (r *MemReader) Run(sink recv.Sink) error {
 	off := 0
 	pk := r.packets[:0]
 	for off < len(buf) {
-		n, err := spead.Length(buf[off:])
-		if err == nil && n > len(buf)-off {
-			err = spead.ErrShort
-		}
+		n, err := spead.Cut(buf[off:])
 		if err != nil {
 			if len(pk) > 0 && !r.lc.closed.Load() {
 				sink.AddBatch(pk)

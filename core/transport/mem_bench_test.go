@@ -37,7 +37,7 @@ func (s *copySink) AddBatch(pk [][]byte) bool {
 func (s *copySink) AddBuffer(buf []byte, maxPackets int) (int, bool, error) {
 	used := 0
 	for k := 0; k < maxPackets && used < len(buf); k++ {
-		n, err := spead.Length(buf[used:])
+		n, err := spead.Cut(buf[used:])
 		if err != nil {
 			return used, true, err
 		}
