@@ -23,7 +23,7 @@ from .. import ThreadPool
 from .. import _ffi
 from .._ffi import ffi, lib
 from ._common import DEFAULT_TCP_BUFFER_SIZE, DEFAULT_TCP_MAX_SIZE, DEFAULT_UDP_BUFFER_SIZE, DEFAULT_UDP_MAX_SIZE, _Handle, _finalize, _nonneg
-from .chunks import Chunk, ChunkRingbuffer, _check_chunk
+from .chunks import _OK, Chunk, ChunkRingbuffer, _check_chunk
 from .config import ChunkStreamGroupConfig, StreamConfig, StreamStatConfig, StreamStats, UdpXdpConfig, _native_stream_config
 from .placement import ChunkStreamConfig, _native_chunk_stream_config
 
@@ -39,10 +39,9 @@ def _add_free_chunk(fn: Any, handle: Any, chunk: Chunk) -> None:
     # fn is a _v2 function: one call into the library per chunk, which says
     # CG_ESTOPPED when the free ring has stopped (then the chunk is dropped
     # silently, as spead2 does; native code never took it).
-    _check_chunk(chunk)
-    _ffi.register(chunk)
+    _ffi.register(_check_chunk(chunk))
     st = fn(handle, chunk._c)
-    if st != lib.CG_OK:
+    if st != _OK:
         _ffi.unregister(chunk._c)
         if st != lib.CG_ESTOPPED:
             raise _ffi.make_error(st)
