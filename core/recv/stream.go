@@ -51,6 +51,8 @@ type Stream struct {
 	presence int64 // packet presence payload size, 0 = per-heap presence
 	streamNT bool  // copy payload with streaming stores (core/memcopy)
 	jump     jumpGuard
+	marks    [prePlaceCap]*byte // presence bytes to set (markPresent)
+	nmarks   int
 
 	// Off-heap buffers handed to the place function (and from there maybe C).
 	mem     []byte
@@ -473,6 +475,7 @@ func (s *Stream) startBatch(g *batchGuard) bool {
 // statistics, releases mu, and reports whether the stream is still
 // running.
 func (s *Stream) endBatch(n int, g *batchGuard) bool {
+	s.flushMarks()
 	s.batch[StatBatches]++
 	if n := uint64(n); n > s.batch[StatMaxBatch] {
 		s.batch[StatMaxBatch] = n
@@ -533,6 +536,7 @@ func (s *Stream) advanceTo(newHead uint64) {
 	if newHead <= s.head {
 		return
 	}
+	s.flushMarks() // the marks may be for chunks the window now leaves
 	for i := range s.heaps.entries {
 		h := &s.heaps.entries[i]
 		switch {
@@ -653,7 +657,7 @@ func (s *Stream) processPacket(b []byte, i int) bool {
 		// came, and one at offset == heap length would index past the
 		// slots that place() bounds-checked (a crash, found by the tests).
 		if s.presence > 0 && n > 0 {
-			h.present[int64(h.index)+off/s.presence] = 1
+			s.markPresent(&h.present[int64(h.index)+off/s.presence])
 		}
 	}
 	h.received += n
@@ -661,7 +665,7 @@ func (s *Stream) processPacket(b []byte, i int) bool {
 	s.heaps.touch(h) // eviction takes the heap whose latest packet is oldest
 	if h.received == h.length {
 		if h.dst != nil && s.presence == 0 {
-			h.present[h.index] = 1
+			s.markPresent(&h.present[h.index])
 		}
 		if h.late {
 			s.batch[StatTooOldHeaps]++
@@ -684,7 +688,36 @@ func (s *Stream) singlePacketHeap(b []byte, p *spead.Packet, i int) {
 	data := c.Data()
 	memcopy.Copy(data[off:off+uintptr(p.PayloadLength)], p.Payload, s.streamNT)
 	// Per-heap and per-packet presence agree here: payload_offset is 0.
-	c.Present()[index] = 1
+	s.markPresent(&c.Present()[index])
+}
+
+// markPresent sets a presence byte, or rather queues it for flushMarks.
+// Neighbouring heaps of a chunk usually belong to different members of a
+// group (heap i to stream i % N), so their presence bytes share cache
+// lines; written one packet at a time, those lines moved between the
+// members' CPUs at every packet (memory/small N=2: 15.84 against 16.56
+// Mpkt/s without presence writes at all, docs/tuning.md, ninth round).
+// Queued, a member writes each line once per batch. The queue must be
+// emptied before the window moves (advanceTo, whichever goroutine moves
+// it): a chunk is readied only once every member's window has left it, so
+// every queued mark targets a chunk this window still holds and nobody
+// else looks at yet. endBatch empties it too, so that marks do not
+// outlive their batch (nor keep chunk memory referenced). mu held.
+func (s *Stream) markPresent(b *byte) {
+	if s.nmarks == len(s.marks) {
+		s.flushMarks()
+	}
+	s.marks[s.nmarks] = b
+	s.nmarks++
+}
+
+// flushMarks sets the queued presence bytes. mu held.
+func (s *Stream) flushMarks() {
+	for _, b := range s.marks[:s.nmarks] {
+		*b = 1
+	}
+	clear(s.marks[:s.nmarks]) // keep no chunk memory reachable from here
+	s.nmarks = 0
 }
 
 // startHeap places a new multi-packet heap and enters it in the table,
