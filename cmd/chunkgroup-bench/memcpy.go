@@ -73,6 +73,9 @@ func cmdMemcpy(args []string) error {
 				}
 			}
 			for _, nt := range nthreads {
+				if nt > chunkBytes/block || nt*stride > len(src) {
+					return fmt.Errorf("%s: %d threads need at least one block slot per chunk and one source block each", sc.Name, nt)
+				}
 				c := copyJob{src: src, dst: dst, block: block, stride: stride, threads: nt,
 					blocks: int(*bytes/int64(block)) / nt, streaming: streaming}
 				var secs []float64
