@@ -73,8 +73,8 @@ func cmdMemcpy(args []string) error {
 				}
 			}
 			for _, nt := range nthreads {
-				if nt > chunkBytes/block || nt*stride > len(src) {
-					return fmt.Errorf("%s: %d threads need at least one block slot per chunk and one source block each", sc.Name, nt)
+				if nt > chunkBytes/block || nt*stride > len(src) || *bytes < int64(nt*block) {
+					return fmt.Errorf("%s: %d threads need at least one block slot per chunk, one source block and one block of --bytes each", sc.Name, nt)
 				}
 				c := copyJob{src: src, dst: dst, block: block, stride: stride, threads: nt,
 					blocks: int(*bytes/int64(block)) / nt, streaming: streaming}
